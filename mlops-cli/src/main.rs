@@ -1,0 +1,67 @@
+//! `mlops`: the command-line face of mlops-rs.
+//!
+//! Conventions shared by every subcommand:
+//! - `--format json|text` (global, default `text`) selects the output form;
+//! - results go to stdout, errors to stderr, and any failure exits non-zero.
+
+mod drift;
+mod output;
+mod registry;
+mod serve;
+mod snapshot;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use output::{Format, FormatWords};
+
+/// Run, version, monitor and serve machine-learning models.
+#[derive(Debug, Parser)]
+#[command(name = "mlops", version, about, long_about = None)]
+struct Cli {
+    /// Output format: `json` or `text`. (`mlops registry register` also accepts an
+    /// artifact format here, e.g. `--format onnx`.)
+    #[arg(long, global = true, value_name = "FORMAT", action = clap::ArgAction::Append)]
+    format: Vec<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Digest files into a dataset snapshot (order-independent SHA-256 of their contents).
+    Snapshot(snapshot::Args),
+    /// Compare a current dataset with a reference and report drift.
+    Drift(drift::Args),
+    /// Work with a model registry (register, list, aliases, rollback, gc, verify).
+    Registry(registry::Args),
+    /// Serve registry models over HTTP (Open Inference Protocol v2).
+    Serve(serve::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MLOPS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let words = FormatWords::new(cli.format);
+    let result = match cli.command {
+        Command::Snapshot(args) => words.output_only().and_then(|f| snapshot::run(args, f)),
+        Command::Drift(args) => words.output_only().and_then(|f| drift::run(args, f)),
+        Command::Registry(args) => registry::run(args, words),
+        Command::Serve(args) => words.output_only().and_then(|f| serve::run(args, f)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
