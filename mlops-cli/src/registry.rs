@@ -4,8 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-
-
 /// Arguments of `mlops registry`.
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -15,8 +15,8 @@
 //! let r: ModelRef = "fraud@champion".parse()?;
 //! assert_eq!(r.to_string(), "fraud@champion");
 //!
-
-
+//! let acc = metrics::accuracy(&[0, 1, 1, 0], &[0, 1, 0, 0])?;
+//! assert_eq!(acc, 0.75);
 //! # Ok::<(), mlops_core::Error>(())
 //! ```
 //!
@@ -35,5 +35,5 @@ pub use digest::Sha256Digest;
 pub use error::{Error, Result};
 pub use name::{AliasName, ModelName, ModelRef, VersionSelector, MAX_NAME_LEN};
 pub use signature::{DType, Schema, Signature, TensorSpec};
-// snapshot: TODO
+pub use snapshot::{DatasetSnapshot, SnapshotBuilder, SnapshotFile};
 pub use version::{infer_format, ArtifactRef, Lineage, ModelVersion};

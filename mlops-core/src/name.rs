@@ -284,7 +284,15 @@ mod tests {
 
     #[test]
     fn accepts_the_grammar() {
-        for ok in ["a", "fraud-detector", "m.v2", "x_y", "0", &"a".repeat(128), "a.b.c"] {
+        for ok in [
+            "a",
+            "fraud-detector",
+            "m.v2",
+            "x_y",
+            "0",
+            &"a".repeat(128),
+            "a.b.c",
+        ] {
             assert!(ModelName::new(ok).is_ok(), "{ok}");
         }
     }
@@ -338,7 +346,18 @@ mod tests {
         let r: ModelRef = "m@prod".parse().unwrap();
         assert_eq!(r.to_string(), "m@prod");
         for bad in [
-            "m/0", "m/", "m/-1", "m/+1", "m/1.5", "m@", "@a", "/1", "m/1/2", "m@A", "../m/1", "m/x",
+            "m/0",
+            "m/",
+            "m/-1",
+            "m/+1",
+            "m/1.5",
+            "m@",
+            "@a",
+            "/1",
+            "m/1/2",
+            "m@A",
+            "../m/1",
+            "m/x",
             "m/99999999999999999999999",
         ] {
             assert!(

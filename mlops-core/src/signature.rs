@@ -238,8 +238,11 @@ mod tests {
 
     fn schema() -> Schema {
         Schema::new(vec![
-            TensorSpec::new("x", DType::F32, vec![-1, 3])
-                .with_feature_names(vec!["a".into(), "b".into(), "c".into()]),
+            TensorSpec::new("x", DType::F32, vec![-1, 3]).with_feature_names(vec![
+                "a".into(),
+                "b".into(),
+                "c".into(),
+            ]),
             TensorSpec::new("mask", DType::Bool, vec![-1]),
         ])
     }
@@ -265,10 +268,15 @@ mod tests {
     fn errors_name_the_field() {
         let s = schema();
         let e = s
-            .validate([("x", DType::F64, &[5usize, 3][..]), ("mask", DType::Bool, &[5][..])])
+            .validate([
+                ("x", DType::F64, &[5usize, 3][..]),
+                ("mask", DType::Bool, &[5][..]),
+            ])
             .unwrap_err();
         assert_eq!(field_of(e), "x");
-        let e = s.validate([("x", DType::F32, &[5usize, 3][..])]).unwrap_err();
+        let e = s
+            .validate([("x", DType::F32, &[5usize, 3][..])])
+            .unwrap_err();
         assert_eq!(field_of(e), "mask");
         let e = s
             .validate([
@@ -286,11 +294,17 @@ mod tests {
             .unwrap_err();
         assert_eq!(field_of(e), "zzz");
         let e = s
-            .validate([("x", DType::F32, &[5usize][..]), ("mask", DType::Bool, &[5][..])])
+            .validate([
+                ("x", DType::F32, &[5usize][..]),
+                ("mask", DType::Bool, &[5][..]),
+            ])
             .unwrap_err();
         assert_eq!(field_of(e), "x");
         let e = s
-            .validate([("x", DType::F32, &[5usize, 3][..]), ("x", DType::F32, &[5, 3][..])])
+            .validate([
+                ("x", DType::F32, &[5usize, 3][..]),
+                ("x", DType::F32, &[5, 3][..]),
+            ])
             .unwrap_err();
         assert_eq!(field_of(e), "x");
     }
