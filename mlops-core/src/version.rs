@@ -49,7 +49,8 @@ pub struct ModelVersion {
     pub tags: BTreeMap<String, String>,
     /// Training hyper-parameters, as strings.
     pub params: BTreeMap<String, String>,
-    /// Evaluation metrics.
+    /// Evaluation metrics. Keep them finite: JSON has no NaN or infinity, so a registry
+    /// refuses non-finite values rather than storing a record it could not read back.
     pub metrics: BTreeMap<String, f64>,
     /// Input/output signature, when known.
     pub signature: Option<Signature>,
@@ -133,6 +134,28 @@ mod tests {
         assert_eq!(serde_json::from_str::<ModelVersion>(&j).unwrap(), v);
         let b = bincode::serialize(&v).unwrap();
         assert_eq!(bincode::deserialize::<ModelVersion>(&b).unwrap(), v);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_versions_round_trip(
+            version in 1u64..,
+            desc in "\\PC{0,40}",
+            tags in proptest::collection::btree_map("\\PC{1,12}", "\\PC{0,12}", 0..5),
+            metrics in proptest::collection::btree_map("[a-z_]{1,12}", -1e300f64..1e300, 0..5),
+            parent in proptest::option::of(1u64..),
+        ) {
+            let mut v = sample();
+            v.version = version;
+            v.description = desc;
+            v.tags = tags;
+            v.metrics = metrics;
+            v.lineage.parent_version = parent;
+            let j = serde_json::to_string(&v).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_str::<ModelVersion>(&j).unwrap(), v.clone());
+            let b = bincode::serialize(&v).unwrap();
+            proptest::prop_assert_eq!(bincode::deserialize::<ModelVersion>(&b).unwrap(), v);
+        }
     }
 
     #[test]
