@@ -27,10 +27,12 @@ protoc --version
 #    scripts/moto.sh installs it when missing, starts it, creates the test bucket and
 #    exports MLOPS_S3_TEST_ENDPOINT / MLOPS_S3_TEST_BUCKET and AWS_* for the S3 tests.
 MOTO_PID=""
-if [ -f scripts/moto.sh ]; then
-  log "starting moto_server"
-  # shellcheck source=scripts/moto.sh
-  source scripts/moto.sh
+log "starting moto_server"
+# shellcheck source=scripts/moto.sh
+source scripts/moto.sh
+if [ -z "${MLOPS_S3_TEST_ENDPOINT:-}" ]; then
+  echo "scripts/test.sh: the S3 emulator did not start; refusing to run the S3 tests as skipped" >&2
+  exit 1
 fi
 cleanup() {
   if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi

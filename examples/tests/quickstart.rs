@@ -14,6 +14,17 @@ fn quickstart_runs_end_to_end() {
     assert!(s.report.accuracy > 0.85, "accuracy {}", s.report.accuracy);
     assert!(s.roc_auc > 0.9, "auc {}", s.roc_auc);
     assert!(s.log_loss < 0.4, "log loss {}", s.log_loss);
+    // Registry: v1 and v2 registered, production promoted to v2 then rolled back to v1.
+    assert_eq!(s.versions, vec![1, 2]);
+    assert_eq!(s.production, 1);
+    assert_eq!(s.history_len, 3, "set v1, set v2, rollback");
+    // Serving: the engine answers with the registered model's probabilities (f32 precision).
+    assert!(
+        s.max_serving_diff < 1e-5,
+        "served diff {}",
+        s.max_serving_diff
+    );
+    assert!(s.served_requests >= 100);
     // Same seed, same data: the snapshot digest is reproducible.
     let dir2 = tempfile::tempdir().unwrap();
     let s2 = mlops_examples::quickstart::run(dir2.path(), &mut Vec::new()).unwrap();

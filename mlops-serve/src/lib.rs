@@ -1,1 +1,96 @@
-//! placeholder
+//! `mlops-serve`: the serving core that real-time, batch and streaming inference share.
+//!
+//! - [`Predictor`]: one object-safe trait for every model kind — any candle
+//!   [`Module`](candle_core::Module) ([`ModulePredictor`]), the built-in feed-forward model
+//!   loaded from JSON + safetensors ([`FeedForward`]), and ONNX graphs (`OnnxPredictor`,
+//!   feature `onnx`). Inputs are validated against the model's [`Signature`](mlops_core::Signature)
+//!   before they reach it ([`validate_inputs`]); a model error or panic fails that request only.
+//! - [`Engine`]: dynamic batching on dedicated worker threads, a bounded queue that answers
+//!   [`Error::Overloaded`] at once when full, rejection of oversize requests at admission,
+//!   per-request deadlines, an optional LRU response cache, hot-swap with warm-up, and a
+//!   blocking and a runtime-agnostic async API. Cheap to clone.
+//! - [`BatchJob`]: offline inference over a dataset in parallel chunks with retries and progress;
+//!   [`predict_stream`]: an iterator of records to an iterator of predictions with bounded
+//!   in-flight work.
+//! - [`conformance::check_predictor`]: the suite every [`Predictor`] implementation should pass
+//!   (always compiled: it has no dependencies).
+//! - [`Metrics`]: per model and version counters and histograms (queue time, compute time,
+//!   batch size), Prometheus text via `prometheus-client`, and [`MetricsSnapshot`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use mlops_core::{DType, Schema, Signature, TensorSpec};
+//! use mlops_serve::{EngineBuilder, Error, ModelIdentity, ModulePredictor, Tensor, Tensors};
+//!
+//! // y = 2·x0 + 3·x1, served through the batching engine.
+//! let w = candle_core::Tensor::new(&[[2f32, 3.0]], &candle_core::Device::Cpu).unwrap();
+//! let sig = Signature {
+//!     inputs: Schema::new(vec![TensorSpec::new("x", DType::F32, vec![-1, 2])]),
+//!     outputs: Schema::new(vec![TensorSpec::new("y", DType::F32, vec![-1, 1])]),
+//! };
+//! let model = ModulePredictor::new(ModelIdentity::new("linear", 1)?, sig, candle_nn::Linear::new(w, None))?;
+//! let engine = EngineBuilder::new(model.into_shared())
+//!     .with_max_batch_size(32)
+//!     .with_max_delay(Duration::from_micros(200))
+//!     .build()?;
+//! let x = Tensor::f32(vec![2, 2], vec![1.0, 1.0, 0.0, 2.0])?;
+//! let y = engine.predict(Tensors::from([("x".to_owned(), x)]))?;
+//! assert_eq!(y["y"].as_f32(), Some(&[5.0f32, 6.0][..]));
+//!
+//! // A wrong feature count is a typed error naming the field.
+//! let bad = Tensor::f32(vec![1, 3], vec![1.0, 2.0, 3.0])?;
+//! match engine.predict(Tensors::from([("x".to_owned(), bad)])) {
+//!     Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "x"),
+//!     other => panic!("{other:?}"),
+//! }
+//! assert!(engine.metrics().encode()?.contains("mlops_serve_requests_total"));
+//! # Ok::<(), mlops_serve::Error>(())
+//! ```
+//!
+//! | feature | what it adds |
+//! |---------|--------------|
+//! | `onnx`  | `OnnxPredictor` over `candle-onnx` (needs `protoc` at build time) |
+//! | `data`  | `BatchJob::run_file`: batch inference over CSV files read by `mlops_drift::io` |
+//! | `parquet` | `data` plus Parquet files |
+//! | `registry` | `load_from_registry`: fetch a registry version's verified artifacts and load the predictor its format names |
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod batch;
+mod cache;
+pub mod conformance;
+mod engine;
+mod error;
+mod feedforward;
+mod metrics;
+#[cfg(feature = "onnx")]
+mod onnx;
+mod predictor;
+#[cfg(feature = "registry")]
+mod registry;
+mod stream;
+mod tensor;
+
+pub use batch::{BatchJob, BatchProgress, BatchReport, CsvPredictionWriter};
+pub use engine::{Engine, EngineBuilder, EngineConfig, Pending, RequestOptions};
+pub use error::{Error, Result};
+pub use feedforward::{Activation, FeedForward, FeedForwardSpec, LayerSpec};
+pub use metrics::{Metrics, MetricsSnapshot};
+#[cfg(feature = "onnx")]
+pub use onnx::OnnxPredictor;
+pub use predictor::{
+    is_batchable, predict_guarded, validate_inputs, ModelIdentity, ModulePredictor,
+    NonFinitePolicy, Predictor,
+};
+#[cfg(feature = "registry")]
+pub use registry::load_from_registry;
+pub use stream::{predict_stream, PredictionStream};
+pub use tensor::{Tensor, TensorData, Tensors};
+
+/// Re-exports of the candle crates this crate's API uses, so users need not match versions.
+pub use candle_core;
+pub use candle_nn;

@@ -1,0 +1,350 @@
+//! Per-model, per-version serving metrics, exported in Prometheus text format
+//! (`prometheus-client`) and readable as a [`MetricsSnapshot`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::error::{Error, Result};
+use crate::predictor::ModelIdentity;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    model: String,
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model: String,
+}
+
+type HistFamily = Family<VersionLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 10 µs .. ~5.2 s, factor 2.
+    Histogram::new(exponential_buckets(1e-5, 2.0, 20))
+}
+
+fn batch_histogram() -> Histogram {
+    // 1, 2, 4, … 4096 rows.
+    Histogram::new(exponential_buckets(1.0, 2.0, 13))
+}
+
+struct Families {
+    requests: Family<VersionLabels, Counter>,
+    errors: Family<VersionLabels, Counter>,
+    rejected_overload: Family<VersionLabels, Counter>,
+    rejected_too_large: Family<VersionLabels, Counter>,
+    deadline_exceeded: Family<VersionLabels, Counter>,
+    cache_hits: Family<VersionLabels, Counter>,
+    cache_misses: Family<VersionLabels, Counter>,
+    queue_seconds: HistFamily,
+    compute_seconds: HistFamily,
+    batch_rows: HistFamily,
+    queue_depth: Family<ModelLabels, Gauge>,
+    in_flight: Family<ModelLabels, Gauge>,
+}
+
+/// A metrics registry shared by any number of engines (cheap to clone). A server creates one,
+/// hands it to every engine, and serves [`Metrics::encode`] on `/metrics`.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<MetricsInner>,
+}
+
+struct MetricsInner {
+    registry: Registry,
+    families: Families,
+    models: Mutex<HashMap<ModelIdentity, ModelMetrics>>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every `mlops_serve_*` family registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mlops_serve");
+        let hist = |f: fn() -> Histogram| -> HistFamily { Family::new_with_constructor(f) };
+        let families = Families {
+            requests: Family::default(),
+            errors: Family::default(),
+            rejected_overload: Family::default(),
+            rejected_too_large: Family::default(),
+            deadline_exceeded: Family::default(),
+            cache_hits: Family::default(),
+            cache_misses: Family::default(),
+            queue_seconds: hist(latency_histogram),
+            compute_seconds: hist(latency_histogram),
+            batch_rows: hist(batch_histogram),
+            queue_depth: Family::default(),
+            in_flight: Family::default(),
+        };
+        let f = &families;
+        registry.register(
+            "requests",
+            "Requests received (admitted, rejected or answered from cache)",
+            f.requests.clone(),
+        );
+        registry.register(
+            "request_errors",
+            "Requests answered with an error of any kind",
+            f.errors.clone(),
+        );
+        registry.register(
+            "rejected_overload",
+            "Requests rejected because the queue was full",
+            f.rejected_overload.clone(),
+        );
+        registry.register(
+            "rejected_too_large",
+            "Requests rejected for exceeding max_batch_size",
+            f.rejected_too_large.clone(),
+        );
+        registry.register(
+            "deadline_exceeded",
+            "Requests dropped before compute because their deadline passed",
+            f.deadline_exceeded.clone(),
+        );
+        registry.register(
+            "cache_hits",
+            "Requests answered from the response cache",
+            f.cache_hits.clone(),
+        );
+        registry.register(
+            "cache_misses",
+            "Cache look-ups that missed",
+            f.cache_misses.clone(),
+        );
+        registry.register(
+            "queue_duration_seconds",
+            "Time from admission to the start of the batch's compute",
+            f.queue_seconds.clone(),
+        );
+        registry.register(
+            "compute_duration_seconds",
+            "Model compute time per batch",
+            f.compute_seconds.clone(),
+        );
+        registry.register(
+            "batch_size_rows",
+            "Rows per executed batch",
+            f.batch_rows.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Requests waiting in the queue",
+            f.queue_depth.clone(),
+        );
+        registry.register(
+            "in_flight",
+            "Requests admitted and not yet answered",
+            f.in_flight.clone(),
+        );
+        Self {
+            inner: Arc::new(MetricsInner {
+                registry,
+                families,
+                models: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Everything in Prometheus text exposition format (ends with `# EOF`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the encoder fails (it writes to a `String`, so only on a bug in
+    /// the encoder).
+    pub fn encode(&self) -> Result<String> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry).map_err(|e| {
+            Error::Config {
+                what: "metrics encoding".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// The handles for one model version, created on first use.
+    pub(crate) fn for_model(&self, id: &ModelIdentity) -> ModelMetrics {
+        let mut models = self.inner.models.lock().unwrap_or_else(|p| p.into_inner());
+        models
+            .entry(id.clone())
+            .or_insert_with(|| {
+                let f = &self.inner.families;
+                let v = VersionLabels {
+                    model: id.name.to_string(),
+                    version: id.version.to_string(),
+                };
+                let m = ModelLabels {
+                    model: id.name.to_string(),
+                };
+                ModelMetrics {
+                    identity: id.clone(),
+                    requests: f.requests.get_or_create(&v).clone(),
+                    errors: f.errors.get_or_create(&v).clone(),
+                    rejected_overload: f.rejected_overload.get_or_create(&v).clone(),
+                    rejected_too_large: f.rejected_too_large.get_or_create(&v).clone(),
+                    deadline_exceeded: f.deadline_exceeded.get_or_create(&v).clone(),
+                    cache_hits: f.cache_hits.get_or_create(&v).clone(),
+                    cache_misses: f.cache_misses.get_or_create(&v).clone(),
+                    queue_seconds: f.queue_seconds.get_or_create(&v).clone(),
+                    compute_seconds: f.compute_seconds.get_or_create(&v).clone(),
+                    batch_rows: f.batch_rows.get_or_create(&v).clone(),
+                    queue_depth: f.queue_depth.get_or_create(&m).clone(),
+                    in_flight: f.in_flight.get_or_create(&m).clone(),
+                    sums: Arc::new(Sums::default()),
+                }
+            })
+            .clone()
+    }
+
+    /// A snapshot of one model version's metrics, if that version has been served.
+    pub fn snapshot(&self, id: &ModelIdentity) -> Option<MetricsSnapshot> {
+        let models = self.inner.models.lock().unwrap_or_else(|p| p.into_inner());
+        models.get(id).map(ModelMetrics::snapshot)
+    }
+}
+
+#[derive(Default, Debug)]
+struct Sums {
+    batches: AtomicU64,
+    batch_rows: AtomicU64,
+    queue_nanos: AtomicU64,
+    compute_nanos: AtomicU64,
+    queued: AtomicU64,
+}
+
+/// Metric handles for one model version (clones share the same values).
+#[derive(Clone, Debug)]
+pub(crate) struct ModelMetrics {
+    identity: ModelIdentity,
+    pub(crate) requests: Counter,
+    pub(crate) errors: Counter,
+    pub(crate) rejected_overload: Counter,
+    pub(crate) rejected_too_large: Counter,
+    pub(crate) deadline_exceeded: Counter,
+    pub(crate) cache_hits: Counter,
+    pub(crate) cache_misses: Counter,
+    queue_seconds: Histogram,
+    compute_seconds: Histogram,
+    batch_rows: Histogram,
+    pub(crate) queue_depth: Gauge,
+    pub(crate) in_flight: Gauge,
+    sums: Arc<Sums>,
+}
+
+impl ModelMetrics {
+    pub(crate) fn observe_queue(&self, d: Duration) {
+        self.queue_seconds.observe(d.as_secs_f64());
+        self.sums
+            .queue_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.sums.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn observe_batch(&self, rows: usize, compute: Duration) {
+        self.compute_seconds.observe(compute.as_secs_f64());
+        self.batch_rows.observe(rows as f64);
+        self.sums.batches.fetch_add(1, Ordering::Relaxed);
+        self.sums
+            .batch_rows
+            .fetch_add(rows as u64, Ordering::Relaxed);
+        self.sums
+            .compute_nanos
+            .fetch_add(compute.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        let s = &self.sums;
+        MetricsSnapshot {
+            model: self.identity.name.to_string(),
+            version: self.identity.version,
+            requests: self.requests.get(),
+            errors: self.errors.get(),
+            rejected_overload: self.rejected_overload.get(),
+            rejected_too_large: self.rejected_too_large.get(),
+            deadline_exceeded: self.deadline_exceeded.get(),
+            cache_hits: self.cache_hits.get(),
+            cache_misses: self.cache_misses.get(),
+            batches: s.batches.load(Ordering::Relaxed),
+            batched_rows: s.batch_rows.load(Ordering::Relaxed),
+            queue_time_total: Duration::from_nanos(s.queue_nanos.load(Ordering::Relaxed)),
+            queued_requests: s.queued.load(Ordering::Relaxed),
+            compute_time_total: Duration::from_nanos(s.compute_nanos.load(Ordering::Relaxed)),
+            queue_depth: self.queue_depth.get(),
+            in_flight: self.in_flight.get(),
+        }
+    }
+}
+
+/// A point-in-time copy of one model version's counters.
+///
+/// `queue_depth` and `in_flight` are per model name (they belong to the engine, across swaps).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: u64,
+    /// Requests received.
+    pub requests: u64,
+    /// Requests answered with an error (all kinds, rejections included).
+    pub errors: u64,
+    /// Requests rejected because the queue was full.
+    pub rejected_overload: u64,
+    /// Requests rejected for exceeding `max_batch_size`.
+    pub rejected_too_large: u64,
+    /// Requests dropped because their deadline passed before compute.
+    pub deadline_exceeded: u64,
+    /// Cache hits.
+    pub cache_hits: u64,
+    /// Cache misses.
+    pub cache_misses: u64,
+    /// Batches executed.
+    pub batches: u64,
+    /// Rows over all executed batches.
+    pub batched_rows: u64,
+    /// Sum of queue times of the requests that reached compute.
+    pub queue_time_total: Duration,
+    /// Requests that reached compute (the count behind `queue_time_total`).
+    pub queued_requests: u64,
+    /// Sum of batch compute times.
+    pub compute_time_total: Duration,
+    /// Requests waiting in the queue now.
+    pub queue_depth: i64,
+    /// Requests admitted and not yet answered now.
+    pub in_flight: i64,
+}
+
+impl MetricsSnapshot {
+    /// Mean rows per executed batch (0 when none ran).
+    pub fn mean_batch_size(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.batched_rows as f64 / self.batches as f64
+        }
+    }
+}
