@@ -3,7 +3,7 @@
 //! Today it covers what has landed: generate a dataset and snapshot it (content digest and
 //! lineage), train a small classifier and score it with scikit-learn-equal metrics, register it
 //! in the embedded file registry with its lineage and alias it `production`, serve it through the
-//! dynamic-batching engine, check newer data for drift, register a retrained v2, promote it and
+//! dynamic-batching engine, check newer data for drift against a reference profile, register a retrained v2, promote it and
 //! roll the alias back, and print the registry history and serving metrics. Canary, shadow and
 //! automatic rollback over HTTP extend this story with the deployment issue.
 
@@ -17,7 +17,9 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use mlops_core::metrics::{self, ClassificationReport};
 use mlops_core::{AliasName, DatasetSnapshot, Lineage, ModelName, ModelRef, SnapshotBuilder};
-use mlops_registry::{Change, FileRegistry, NewVersion, Registry};
+use mlops_drift::io::{Column, Table};
+use mlops_drift::{DriftConfig, DriftReport, ProfileConfig, ReferenceProfile};
+use mlops_registry::{Change, EventKind, FileRegistry, NewVersion, Registry};
 use mlops_serve::{EngineBuilder, FeedForward, ModelIdentity, Predictor, Tensor, Tensors};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -45,6 +47,8 @@ pub struct Summary {
     pub max_serving_diff: f64,
     /// Requests the serving engine answered.
     pub served_requests: u64,
+    /// Columns the drift report flagged on the newer data.
+    pub drifted_columns: Vec<String>,
 }
 
 /// Two Gaussian blobs in `dim` dimensions; class 1 is shifted by `shift` on every axis.
@@ -129,6 +133,38 @@ fn save_model(dir: &Path, w: &[f64], b: f64) -> Result<(std::path::PathBuf, std:
     ]);
     candle_core::safetensors::save(&tensors, &weights)?;
     Ok((spec, weights))
+}
+
+/// One line per audit-log event.
+fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::AliasSet {
+            alias,
+            version,
+            previous,
+        } => match previous {
+            Some(p) => format!("{alias}: v{p} -> v{version}"),
+            None => format!("{alias}: set to v{version}"),
+        },
+        EventKind::AliasRolledBack { alias, from, to } => {
+            format!("{alias}: rolled back v{from} -> v{to}")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn to_table(rows: &[Vec<f64>]) -> Table {
+    let dim = rows.first().map_or(0, Vec::len);
+    Table {
+        columns: (0..dim)
+            .map(|j| {
+                (
+                    format!("f{j}"),
+                    Column::Numeric(rows.iter().map(|r| r[j]).collect()),
+                )
+            })
+            .collect(),
+    }
 }
 
 fn to_tensor(rows: &[Vec<f64>]) -> Result<Tensor> {
@@ -298,9 +334,52 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
 
     writeln!(
         out,
-        "\n6. Retrain on newer data: register v2, promote it, then roll back"
+        "\n6. Newer data arrives: is it still like the training data?"
     )?;
-    let (x_new, y_new) = blobs(&mut rng, 4000, 4, 1.8);
+    // Covariate shift: features f0 and f1 move by +0.8 while f2 and f3 keep their distribution.
+    let (mut x_new, y_new) = blobs(&mut rng, 4000, 4, 1.5);
+    for row in &mut x_new {
+        row[0] += 0.8;
+        row[1] += 0.8;
+    }
+    let profile = ReferenceProfile::fit_table(&to_table(&x_train), ProfileConfig::default())?;
+    let drift = DriftReport::compare(&profile, &to_table(&x_new), &DriftConfig::default())?;
+    for c in &drift.columns {
+        if let Some(d) = &c.decision {
+            let psi = c.tests.get("psi").map_or(f64::NAN, |t| t.value);
+            writeln!(
+                out,
+                "   {:<3} {:<17} = {:.3} (threshold {}), PSI {psi:.3}  {}",
+                c.column,
+                d.test,
+                d.value,
+                d.threshold,
+                if c.drifted { "DRIFT" } else { "ok" }
+            )?;
+        }
+    }
+    let drifted_columns: Vec<String> = drift
+        .columns
+        .iter()
+        .filter(|c| c.drifted)
+        .map(|c| c.column.clone())
+        .collect();
+    writeln!(
+        out,
+        "   dataset: {}/{} columns drifted -> {}",
+        drift.dataset.n_drifted,
+        drift.dataset.n_columns,
+        if drift.dataset.drifted {
+            "retrain"
+        } else {
+            "keep serving"
+        }
+    )?;
+
+    writeln!(
+        out,
+        "\n7. Retrain on the newer data: register v2, promote it, then roll back"
+    )?;
     let new_path = dir.join("train_v2.csv");
     write_csv(&new_path, &x_new, &y_new)?;
     let new_snap = SnapshotBuilder::new()
@@ -355,17 +434,17 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         "   rolled production back to churn/{back}; the engine serves it again"
     )?;
 
-    writeln!(out, "\n7. Registry history and serving metrics")?;
+    writeln!(out, "\n8. Registry history and serving metrics")?;
     let history = registry.history(&name)?;
     for e in &history {
         writeln!(
             out,
-            "   #{} {} by {} ({}): {:?}",
+            "   #{} {} {} by {} ({})",
             e.seq,
             e.at.format("%H:%M:%S"),
+            describe(&e.kind),
             e.change.who,
-            e.change.reason,
-            e.kind
+            e.change.reason
         )?;
     }
     let snap = engine.snapshot();
@@ -386,5 +465,6 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         history_len: history.len(),
         max_serving_diff,
         served_requests: snap.requests,
+        drifted_columns,
     })
 }

@@ -25,6 +25,8 @@ fn quickstart_runs_end_to_end() {
         s.max_serving_diff
     );
     assert!(s.served_requests >= 100);
+    // Drift: the shifted features are flagged, the unshifted ones are not.
+    assert_eq!(s.drifted_columns, vec!["f0".to_string(), "f1".to_string()]);
     // Same seed, same data: the snapshot digest is reproducible.
     let dir2 = tempfile::tempdir().unwrap();
     let s2 = mlops_examples::quickstart::run(dir2.path(), &mut Vec::new()).unwrap();
