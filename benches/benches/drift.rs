@@ -3,20 +3,12 @@
 //! Set `DRIFT_BENCH_MAX=1000000` to skip the 1e7 cases.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mlops_benches::normal;
 use mlops_drift::binning::divergences_from_counts;
 use mlops_drift::io::{Column, Table};
 use mlops_drift::numeric::*;
 use mlops_drift::profile::NumericProfile;
 use mlops_drift::{DriftConfig, DriftReport, ProfileConfig, ReferenceProfile};
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
-
-fn normal(seed: u64, n: usize, shift: f64) -> Vec<f64> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| rng.sample::<f64, _>(StandardNormal) + shift)
-        .collect()
-}
 
 fn sizes() -> Vec<usize> {
     let max: usize = std::env::var("DRIFT_BENCH_MAX")

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use mlops_benches::percentile;
 use mlops_serve::candle_core::{Device, Tensor as CTensor};
 use mlops_serve::{
     Activation, EngineBuilder, Error, FeedForward, FeedForwardSpec, LayerSpec, ModelIdentity,
@@ -142,14 +143,6 @@ criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
     targets = overhead
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 struct LoadResult {
