@@ -11,7 +11,9 @@ moto_start() {
     # Run the server as a module: works whether or not pip's console scripts are on PATH
     # (pyenv shims need a rehash after an install, a --user install lands in ~/.local/bin).
     if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+        # A Debian-managed Python refuses plain `pip install` (PEP 668); retry with its override.
         python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]' \
             || { echo "moto.sh: pip install moto[server] failed" >&2; return 1; }
     fi
     local port
