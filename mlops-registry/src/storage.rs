@@ -76,9 +76,9 @@ pub(crate) fn hash_stream(
     Ok((Sha256Digest::from_bytes(hasher.finalize().into()), total))
 }
 
-/// Copies `reader` into `file` with the reading (and hashing, done by `reader` or `sink`)
-/// on this thread and the writing (plus the final fsync when `fsync`) on a helper thread,
-/// so the two overlap; at most 4 chunks of 1 MiB are in flight (constant memory).
+/// Copies `reader` into `file` with the reading and hashing on this thread and the writing
+/// (plus the final fsync when `fsync`) on a helper thread, so the two overlap; four reused
+/// 1 MiB buffers circulate between them (constant memory, no allocation per chunk).
 /// Returns the digest of the bytes and their count.
 pub(crate) fn hash_into_file(
     reader: &mut dyn Read,
@@ -88,28 +88,58 @@ pub(crate) fn hash_into_file(
 ) -> Result<(Sha256Digest, u64)> {
     use std::io::Write;
     use std::sync::mpsc::sync_channel;
+    const CHUNK: usize = 1 << 20;
+    const IN_FLIGHT: usize = 4;
     std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        // Buffers circulate between the two threads instead of being allocated per chunk:
+        // a fresh 1 MiB allocation is a fresh mmap, and its page faults cost more kernel time
+        // than the write itself.
+        let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let writer = s.spawn(move || -> io::Result<()> {
-            for chunk in rx {
-                file.write_all(&chunk)?;
+            for (chunk, n) in full_rx {
+                file.write_all(&chunk[..n])?;
+                // The reader may already be done; then the buffer is simply dropped.
+                let _ = free_tx.send(chunk);
             }
             if fsync {
                 file.sync_all()?;
             }
             Ok(())
         });
-        let hashed = hash_stream(
-            reader,
-            1 << 20,
-            |chunk| {
+        let mut spare: Vec<Vec<u8>> = (0..IN_FLIGHT).map(|_| vec![0u8; CHUNK]).collect();
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let hashed = (|| -> Result<(Sha256Digest, u64)> {
+            loop {
+                let mut buf = match spare.pop() {
+                    Some(b) => b,
+                    // Every buffer is in flight: wait for the writer to hand one back.
+                    None => free_rx
+                        .recv()
+                        .map_err(|_| Error::io(what, io::Error::other("writer stopped")))?,
+                };
+                let n = loop {
+                    match reader.read(&mut buf) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(Error::io("artifact", e)),
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                total += n as u64;
                 // A send fails only when the writer stopped on an error, reported below.
-                tx.send(chunk.to_vec())
-                    .map_err(|_| Error::io(what, io::Error::other("writer stopped")))
-            },
-            "artifact",
-        );
-        drop(tx);
+                full_tx
+                    .send((buf, n))
+                    .map_err(|_| Error::io(what, io::Error::other("writer stopped")))?;
+            }
+            Ok((Sha256Digest::from_bytes(hasher.finalize().into()), total))
+        })();
+        drop(full_tx);
+        drop(free_rx);
         let written = match writer.join() {
             Ok(r) => r.map_err(|e| Error::io(what, e)),
             Err(_) => Err(Error::io(what, io::Error::other("writer thread panicked"))),
