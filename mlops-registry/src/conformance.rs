@@ -545,6 +545,29 @@ fn tampered_blobs_are_detected(h: &Harness) {
         !dir.path().join("a.bin").exists(),
         "a corrupt file never appears under its name"
     );
+    // Overlong and truncated blobs fail a download too, and leave no file behind.
+    let m2 = name("m2");
+    let e2 = reg
+        .register(NewVersion::new(m2.clone()).with_artifact_bytes("c.bin", b"klmnopqrst".to_vec()))
+        .expect("register m2");
+    let c = &e2.version.artifacts[0];
+    for (bytes, what) in [
+        (&b"klmnopqrstEXTRA"[..], "overlong"),
+        (&b"klmno"[..], "truncated"),
+    ] {
+        assert!((h.tamper)(&c.digest, bytes), "{what}");
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let err = reg
+            .download(&r("m2/1"), dir2.path())
+            .expect_err("download tampered");
+        assert!(err.is_integrity(), "{what}: {err:?}");
+        let left: Vec<_> = std::fs::read_dir(dir2.path()).expect("ls").collect();
+        assert!(
+            left.is_empty(),
+            "{what}: nothing is left behind, found {left:?}"
+        );
+    }
+    assert!((h.tamper)(&c.digest, b"klmnopqrst"), "restore m2");
     let report = reg.verify().expect("verify");
     assert_eq!(report.problems.len(), 2, "{report:?}");
     // Registering the true bytes again repairs a truncated blob (size differs).

@@ -269,23 +269,33 @@ pub trait Registry: Send + Sync + fmt::Debug {
         for a in &entry.version.artifacts {
             // Records are data: re-check the name before it becomes a path.
             engine::check_artifact_name(&a.name)?;
-            let mut r = self.open_artifact(&entry.version.name, entry.version.version, &a.name)?;
+            let reader = self.open_artifact(&entry.version.name, entry.version.version, &a.name)?;
+            // The copy loop hashes every byte anyway: take the raw stream and compare its
+            // digest once at the end instead of verifying twice.
+            let (raw, expected, expected_size) = reader.into_parts();
+            // One byte past the registered size is enough to see an overlong blob.
+            let mut raw = raw.take(expected_size.saturating_add(1));
             let dst = dir.join(&a.name);
             let tmp = dir.join(format!(".{}.partial-{}", a.name, std::process::id()));
             let mut file = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            // Read and verify on this thread, write and fsync on another (overlapped).
-            let copied = storage::hash_into_file(&mut r, &mut file, true, &tmp);
+            // Read and hash on this thread, write and fsync on another (overlapped).
+            let copied = storage::hash_into_file(&mut raw, &mut file, true, &tmp);
             drop(file);
-            if let Err(e) = copied {
+            let checked = copied.and_then(|(actual, actual_size)| {
+                if actual == expected && actual_size == expected_size {
+                    Ok(())
+                } else {
+                    Err(Error::DigestMismatch {
+                        expected,
+                        actual,
+                        expected_size,
+                        actual_size,
+                    })
+                }
+            });
+            if let Err(e) = checked {
                 let _ = fs::remove_file(&tmp);
-                return Err(match e {
-                    Error::Io { source, .. }
-                        if source.get_ref().is_some_and(|i| i.is::<Error>()) =>
-                    {
-                        ArtifactReader::into_registry_error(source)
-                    }
-                    other => other,
-                });
+                return Err(e);
             }
             fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
             out.push(dst);

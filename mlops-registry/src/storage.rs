@@ -203,6 +203,13 @@ impl ArtifactReader {
         self.expected
     }
 
+    /// The underlying stream without verification, with the registered digest and size,
+    /// for a caller that hashes every byte itself anyway and compares afterwards (so the
+    /// bytes are not hashed twice).
+    pub(crate) fn into_parts(self) -> (Box<dyn Read + Send>, Sha256Digest, u64) {
+        (self.inner, self.expected, self.expected_size)
+    }
+
     /// Converts an error returned by this reader back into the registry's typed error
     /// ([`Error::DigestMismatch`] for integrity failures, [`Error::Io`] otherwise).
     pub fn into_registry_error(e: io::Error) -> Error {
