@@ -453,27 +453,15 @@ fn cdf_distance_par(w: SlicePair<'_>, p: u8) -> f64 {
             a + b
         }
     };
-    if p == 1 {
-        acc
-    } else {
-        acc.sqrt()
-    }
+    finish_cdf_distance(acc, p)
 }
 
 fn cdf_distance<W: Walk>(w: W, n1: u64, n2: u64, p: u8) -> f64 {
-    let (n1, n2) = (n1 as f64, n2 as f64);
-    let mut acc = 0.0f64;
-    w.walk(|x, ca, cb, next| {
-        if let Some(nx) = next {
-            let diff = (ca as f64 / n1 - cb as f64 / n2).abs();
-            let delta = nx - x;
-            acc += if p == 1 {
-                diff * delta
-            } else {
-                diff * diff * delta
-            };
-        }
-    });
+    finish_cdf_distance(cdf_integral(w, n1, n2, p), p)
+}
+
+/// The `p`-th root of a [`cdf_integral`] (p is 1 or 2).
+fn finish_cdf_distance(acc: f64, p: u8) -> f64 {
     if p == 1 {
         acc
     } else {

@@ -149,6 +149,21 @@ impl BatchJob {
         })
     }
 
+    /// The model's only input, for the entry points that feed a single matrix.
+    fn single_input(&self, entry: &str) -> Result<&mlops_core::TensorSpec> {
+        let fields = &self.predictor.signature().inputs.fields;
+        match fields.as_slice() {
+            [spec] => Ok(spec),
+            _ => Err(Error::invalid(
+                "<dataset>",
+                format!(
+                    "{entry} needs a one-input model; this one has {}",
+                    fields.len()
+                ),
+            )),
+        }
+    }
+
     /// Predicts every row of an `f32` matrix for a model with one input.
     ///
     /// # Errors
@@ -159,16 +174,7 @@ impl BatchJob {
         sink: &mut dyn FnMut(usize, &Tensors) -> Result<()>,
         progress: &mut dyn FnMut(&BatchProgress),
     ) -> Result<BatchReport> {
-        let fields = &self.predictor.signature().inputs.fields;
-        let [spec] = fields.as_slice() else {
-            return Err(Error::invalid(
-                "<dataset>",
-                format!(
-                    "run_array needs a one-input model; this one has {}",
-                    fields.len()
-                ),
-            ));
-        };
+        let spec = self.single_input("run_array")?;
         let data: Vec<f32> = rows.iter().copied().collect();
         let t = Tensor::f32(vec![rows.nrows(), rows.ncols()], data)?;
         self.run(&Tensors::from([(spec.name.clone(), t)]), sink, progress)
@@ -192,16 +198,7 @@ impl BatchJob {
         progress: &mut dyn FnMut(&BatchProgress),
     ) -> Result<BatchReport> {
         use mlops_drift::io::{read_table, Column, ReadOptions};
-        let fields = &self.predictor.signature().inputs.fields;
-        let [spec] = fields.as_slice() else {
-            return Err(Error::invalid(
-                "<dataset>",
-                format!(
-                    "run_file needs a one-input model; this one has {}",
-                    fields.len()
-                ),
-            ));
-        };
+        let spec = self.single_input("run_file")?;
         let width = match spec.shape.as_slice() {
             [_, n] if *n > 0 => *n as usize,
             other => {
