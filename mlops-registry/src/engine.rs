@@ -266,6 +266,8 @@ impl Engine {
         what: &str,
         mut decide: impl FnMut(&State) -> Result<EventKind>,
     ) -> Result<Event> {
+        // Every event is about an existing model: a typed not-found before any log is read.
+        self.require_model(name)?;
         for _ in 0..MAX_ATTEMPTS {
             let (state, len) = self.refresh(name)?;
             let kind = decide(&state)?;
@@ -476,7 +478,6 @@ impl Engine {
         version: u64,
         change: &Change,
     ) -> Result<Event> {
-        self.require_model(name)?;
         self.append(name, change, "alias set", |state| {
             self.live_version(name, version, state)?;
             Ok(EventKind::AliasSet {
@@ -493,7 +494,6 @@ impl Engine {
         alias: &AliasName,
         change: &Change,
     ) -> Result<Event> {
-        self.require_model(name)?;
         self.append(name, change, "alias remove", |state| {
             let previous = state.alias(alias).ok_or_else(|| Error::AliasNotFound {
                 name: name.clone(),
@@ -512,7 +512,6 @@ impl Engine {
         alias: &AliasName,
         change: &Change,
     ) -> Result<Event> {
-        self.require_model(name)?;
         self.append(name, change, "rollback", |state| {
             let stack = state
                 .aliases
@@ -551,7 +550,6 @@ impl Engine {
         archived: bool,
         change: &Change,
     ) -> Result<Event> {
-        self.require_model(name)?;
         self.append(name, change, "archive", |state| {
             self.live_version(name, version, state)?;
             if state.archived.contains(&version) == archived {
@@ -578,7 +576,6 @@ impl Engine {
         version: u64,
         change: &Change,
     ) -> Result<Event> {
-        self.require_model(name)?;
         self.append(name, change, "delete", |state| {
             self.live_version(name, version, state)?;
             let aliases = state.aliases_of(version);
