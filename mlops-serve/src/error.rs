@@ -8,7 +8,8 @@ use std::time::Duration;
 /// Variants carry named fields so a server can map them to status codes without
 /// parsing messages: [`Error::Overloaded`] → 503 with `Retry-After`,
 /// [`Error::InvalidInput`] / [`Error::TooLarge`] → 400/413,
-/// [`Error::DeadlineExceeded`] → 504, [`Error::Model`] / [`Error::ModelPanicked`] → 500.
+/// [`Error::DeadlineExceeded`] → 504, [`Error::Model`] / [`Error::ModelPanicked`] → 500,
+/// [`Error::NotFound`] → 404, [`Error::Conflict`] → 409.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -108,6 +109,19 @@ pub enum Error {
         /// The registry's error message.
         reason: String,
     },
+    /// No such model or version is being served (HTTP 404).
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked up, e.g. `model "churn" version 7`.
+        what: String,
+    },
+    /// The deployment's state does not allow the operation, e.g. promoting with no candidate
+    /// (HTTP 409).
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// Why the operation cannot be done now.
+        reason: String,
+    },
     /// The engine has shut down (its workers are gone) or the request was cancelled.
     #[error("engine is shut down")]
     ShutDown,
@@ -149,6 +163,15 @@ impl Error {
         matches!(
             self,
             Error::Overloaded { .. } | Error::DeadlineExceeded { .. }
+        )
+    }
+
+    /// Whether the error is the client's fault (bad input, oversize request, unknown
+    /// model): such errors do not count against a model version's health.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidInput { .. } | Error::TooLarge { .. } | Error::NotFound { .. }
         )
     }
 

@@ -63,6 +63,7 @@
 mod batch;
 mod cache;
 pub mod conformance;
+pub mod deploy;
 mod engine;
 mod error;
 mod feedforward;
@@ -83,7 +84,7 @@ pub use metrics::{Metrics, MetricsSnapshot};
 #[cfg(feature = "onnx")]
 pub use onnx::OnnxPredictor;
 pub use predictor::{
-    is_batchable, predict_guarded, validate_inputs, ModelIdentity, ModulePredictor,
+    is_batchable, predict_guarded, validate_inputs, warmup_inputs, ModelIdentity, ModulePredictor,
     NonFinitePolicy, Predictor,
 };
 #[cfg(feature = "registry")]

@@ -28,6 +28,19 @@ struct ModelLabels {
     model: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArmLabels {
+    model: String,
+    arm: String,
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    model: String,
+    kind: String,
+}
+
 type HistFamily = Family<VersionLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -53,6 +66,14 @@ struct Families {
     batch_rows: HistFamily,
     queue_depth: Family<ModelLabels, Gauge>,
     in_flight: Family<ModelLabels, Gauge>,
+    routed: Family<ArmLabels, Counter>,
+    routed_failures: Family<ArmLabels, Counter>,
+    routed_seconds: Family<ArmLabels, Histogram, fn() -> Histogram>,
+    shadow_compared: Family<VersionLabels, Counter>,
+    shadow_mismatched: Family<VersionLabels, Counter>,
+    shadow_dropped: Family<VersionLabels, Counter>,
+    candidate_weight: Family<ModelLabels, Gauge<f64, AtomicU64>>,
+    deploy_events: Family<KindLabels, Counter>,
 }
 
 /// A metrics registry shared by any number of engines (cheap to clone). A server creates one,
@@ -98,6 +119,14 @@ impl Metrics {
             batch_rows: hist(batch_histogram),
             queue_depth: Family::default(),
             in_flight: Family::default(),
+            routed: Family::default(),
+            routed_failures: Family::default(),
+            routed_seconds: Family::new_with_constructor(latency_histogram),
+            shadow_compared: Family::default(),
+            shadow_mismatched: Family::default(),
+            shadow_dropped: Family::default(),
+            candidate_weight: Family::default(),
+            deploy_events: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -160,6 +189,46 @@ impl Metrics {
             "Requests admitted and not yet answered",
             f.in_flight.clone(),
         );
+        registry.register(
+            "routed_requests",
+            "Requests a deployment routed to an arm (stable, candidate; shadow copies count on the shadow arm)",
+            f.routed.clone(),
+        );
+        registry.register(
+            "routed_failures",
+            "Routed requests that failed on the server side (model error, panic, overload, deadline)",
+            f.routed_failures.clone(),
+        );
+        registry.register(
+            "routed_duration_seconds",
+            "End-to-end time of a routed request (admission to answer), per arm",
+            f.routed_seconds.clone(),
+        );
+        registry.register(
+            "shadow_compared",
+            "Shadow answers compared with the primary's",
+            f.shadow_compared.clone(),
+        );
+        registry.register(
+            "shadow_mismatched",
+            "Shadow answers that differed from the primary's beyond the tolerance",
+            f.shadow_mismatched.clone(),
+        );
+        registry.register(
+            "shadow_dropped",
+            "Mirrored requests not compared (comparison queue full or shadow failed to admit)",
+            f.shadow_dropped.clone(),
+        );
+        registry.register(
+            "candidate_weight_ratio",
+            "Share of requests routed to the candidate (0 when there is none; the mirror share for shadow)",
+            f.candidate_weight.clone(),
+        );
+        registry.register(
+            "deployment_events",
+            "Deployment events by kind (promoted, rolled_back, step, check_failed, ...)",
+            f.deploy_events.clone(),
+        );
         Self {
             inner: Arc::new(MetricsInner {
                 registry,
@@ -219,11 +288,67 @@ impl Metrics {
             .clone()
     }
 
+    /// Handles for one arm of a deployment.
+    pub(crate) fn for_arm(&self, id: &ModelIdentity, arm: &str) -> ArmMetrics {
+        let f = &self.inner.families;
+        let a = ArmLabels {
+            model: id.name.to_string(),
+            arm: arm.to_owned(),
+            version: id.version.to_string(),
+        };
+        let v = VersionLabels {
+            model: id.name.to_string(),
+            version: id.version.to_string(),
+        };
+        ArmMetrics {
+            routed: f.routed.get_or_create(&a).clone(),
+            failures: f.routed_failures.get_or_create(&a).clone(),
+            seconds: f.routed_seconds.get_or_create(&a).clone(),
+            shadow_compared: f.shadow_compared.get_or_create(&v).clone(),
+            shadow_mismatched: f.shadow_mismatched.get_or_create(&v).clone(),
+            shadow_dropped: f.shadow_dropped.get_or_create(&v).clone(),
+        }
+    }
+
+    /// Sets the candidate-weight gauge of a deployment.
+    pub(crate) fn set_candidate_weight(&self, model: &str, w: f64) {
+        self.inner
+            .families
+            .candidate_weight
+            .get_or_create(&ModelLabels {
+                model: model.to_owned(),
+            })
+            .set(w);
+    }
+
+    /// Counts one deployment event.
+    pub(crate) fn count_event(&self, model: &str, kind: &str) {
+        self.inner
+            .families
+            .deploy_events
+            .get_or_create(&KindLabels {
+                model: model.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
     /// A snapshot of one model version's metrics, if that version has been served.
     pub fn snapshot(&self, id: &ModelIdentity) -> Option<MetricsSnapshot> {
         let models = self.inner.models.lock().unwrap_or_else(|p| p.into_inner());
         models.get(id).map(ModelMetrics::snapshot)
     }
+}
+
+/// Prometheus handles for one arm of a deployment.
+#[derive(Clone, Debug)]
+pub(crate) struct ArmMetrics {
+    pub(crate) routed: Counter,
+    pub(crate) failures: Counter,
+    pub(crate) seconds: Histogram,
+    pub(crate) shadow_compared: Counter,
+    pub(crate) shadow_mismatched: Counter,
+    pub(crate) shadow_dropped: Counter,
 }
 
 #[derive(Default, Debug)]

@@ -161,6 +161,49 @@ pub fn predict_guarded(
     Ok(out)
 }
 
+/// A one-row (where the leading dimension is free) all-zero request matching `signature`,
+/// used to warm a model up before it takes traffic.
+///
+/// # Errors
+/// [`Error::Config`] when an input has a dtype this crate cannot build or a shape with a
+/// free dimension other than the first.
+pub fn warmup_inputs(signature: &Signature) -> Result<Tensors> {
+    let mut out = Tensors::new();
+    for spec in &signature.inputs.fields {
+        let mut shape = Vec::with_capacity(spec.shape.len());
+        for (i, &d) in spec.shape.iter().enumerate() {
+            match (i, d) {
+                (0, -1) => shape.push(1usize),
+                (_, d) if d >= 0 => shape.push(d as usize),
+                _ => {
+                    return Err(Error::Config {
+                        what: "warm-up".into(),
+                        reason: format!(
+                            "input {:?} has a free dimension at axis {i}; give warm-up inputs explicitly",
+                            spec.name
+                        ),
+                    })
+                }
+            }
+        }
+        let n: usize = shape.iter().product();
+        let data = match spec.dtype {
+            mlops_core::DType::F32 => crate::tensor::TensorData::F32(vec![0.0; n]),
+            mlops_core::DType::F64 => crate::tensor::TensorData::F64(vec![0.0; n]),
+            mlops_core::DType::I64 => crate::tensor::TensorData::I64(vec![0; n]),
+            mlops_core::DType::U8 => crate::tensor::TensorData::U8(vec![0; n]),
+            other => {
+                return Err(Error::Config {
+                    what: "warm-up".into(),
+                    reason: format!("input {:?} has dtype {other:?}", spec.name),
+                })
+            }
+        };
+        out.insert(spec.name.clone(), Tensor::new(shape, data)?);
+    }
+    Ok(out)
+}
+
 /// Whether requests for this signature can be stacked along a free leading dimension.
 pub fn is_batchable(signature: &Signature) -> bool {
     !signature.inputs.fields.is_empty()
