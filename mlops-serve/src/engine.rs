@@ -41,6 +41,10 @@ pub struct EngineConfig {
     pub cache_capacity: usize,
     /// What to do with NaN/±inf inputs.
     pub non_finite: NonFinitePolicy,
+    /// What to do with NaN/±inf in a request's outputs: `Reject` (the default) answers that
+    /// request with [`Error::Model`] instead of returning garbage (other requests of the same
+    /// batch are unaffected); `Allow` returns them.
+    pub non_finite_outputs: NonFinitePolicy,
     /// How long an idle worker, and a caller blocked in [`Pending::wait`], poll (yielding the
     /// CPU between polls) before they sleep on the OS. Can save the wake-up latency of a
     /// sleeping thread on a machine with idle cores; on a busy machine it only burns CPU.
@@ -58,6 +62,7 @@ impl Default for EngineConfig {
             default_timeout: None,
             cache_capacity: 0,
             non_finite: NonFinitePolicy::Reject,
+            non_finite_outputs: NonFinitePolicy::Reject,
             idle_spin: Duration::ZERO,
         }
     }
@@ -118,6 +123,11 @@ impl EngineBuilder {
     /// See [`EngineConfig::non_finite`].
     pub fn with_non_finite(mut self, p: NonFinitePolicy) -> Self {
         self.config.non_finite = p;
+        self
+    }
+    /// See [`EngineConfig::non_finite_outputs`].
+    pub fn with_non_finite_outputs(mut self, p: NonFinitePolicy) -> Self {
+        self.config.non_finite_outputs = p;
         self
     }
     /// See [`EngineConfig::idle_spin`].
@@ -723,6 +733,25 @@ fn run_batch(shared: &Shared, mut batch: Vec<Job>) {
 }
 
 fn finish(shared: &Shared, cur: &Current, job: Job, r: Result<Tensors>) {
+    let r = match r {
+        Ok(out) if shared.config.non_finite_outputs == NonFinitePolicy::Reject => {
+            match out
+                .iter()
+                .find_map(|(n, t)| t.first_non_finite().map(|i| (n, i)))
+            {
+                Some((name, i)) => {
+                    let id = cur.predictor.identity();
+                    Err(Error::Model {
+                        model: id.name.to_string(),
+                        version: id.version,
+                        reason: format!("output {name:?} element {i} is NaN or infinite"),
+                    })
+                }
+                None => Ok(out),
+            }
+        }
+        other => other,
+    };
     match &r {
         Ok(out) => {
             if let (Some(cache), Some(d)) = (&shared.cache, job.digest) {

@@ -75,6 +75,8 @@ mod predictor;
 mod registry;
 mod stream;
 mod tensor;
+#[cfg(feature = "registry")]
+mod watch;
 
 pub use batch::{BatchJob, BatchProgress, BatchReport, CsvPredictionWriter};
 pub use engine::{Engine, EngineBuilder, EngineConfig, Pending, RequestOptions};
@@ -90,6 +92,8 @@ pub use predictor::{
 #[cfg(feature = "registry")]
 pub use registry::load_from_registry;
 pub use stream::{predict_stream, PredictionStream};
+#[cfg(feature = "registry")]
+pub use watch::{RegistryDeployment, WatchConfig, WATCHER_ACTOR};
 pub use tensor::{Tensor, TensorData, Tensors};
 
 /// Re-exports of the candle crates this crate's API uses, so users need not match versions.
