@@ -1,28 +1,45 @@
 //! The end-to-end quickstart: the life of a model on the embedded file registry.
 //!
-//! Today it covers what has landed: generate a dataset and snapshot it (content digest and
-//! lineage), train a small classifier and score it with scikit-learn-equal metrics, register it
-//! in the embedded file registry with its lineage and alias it `production`, serve it through the
-//! dynamic-batching engine, check newer data for drift against a reference profile, register a retrained v2, promote it and
-//! roll the alias back, and print the registry history and serving metrics. Canary, shadow and
-//! automatic rollback over HTTP extend this story with the deployment issue.
+//! 1. generate a dataset and snapshot it (content digest, lineage);
+//! 2. train a small candle classifier (an MLP, candle-nn's AdamW) and score it with
+//!    scikit-learn-equal metrics;
+//! 3. register v1 with its metrics, signature and lineage, and alias it `production`;
+//! 4. serve `churn@production` through a registry-driven deployment (dynamic batching,
+//!    rollout controller, alias watcher) and check it answers with the trained probabilities;
+//! 5. drive traffic whose distribution shifts, and let a drift report flag it;
+//! 6. retrain v2 on the newer data, point the `canary` alias at it: the watcher deploys it at
+//!    10 %, the controller steps it to 50 % and promotes it, moving `production` in the registry;
+//! 7. a deliberately faulty v3 goes out as a canary and is rolled back automatically, its
+//!    alias removed with the reason;
+//! 8. print the registry's audit log, the deployment's events and the serving metrics.
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
-
-use std::time::Duration;
-
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Module, D};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
 use mlops_core::metrics::{self, ClassificationReport};
-use mlops_core::{AliasName, DatasetSnapshot, Lineage, ModelName, ModelRef, SnapshotBuilder};
+use mlops_core::{AliasName, DatasetSnapshot, Lineage, ModelName, SnapshotBuilder};
 use mlops_drift::io::{Column, Table};
 use mlops_drift::{DriftConfig, DriftReport, ProfileConfig, ReferenceProfile};
 use mlops_registry::{Change, EventKind, FileRegistry, NewVersion, Registry};
-use mlops_serve::{EngineBuilder, FeedForward, ModelIdentity, Predictor, Tensor, Tensors};
+use mlops_serve::deploy::{
+    Deployment, DeploymentEvent, EventKind as DeployEvent, RolloutPolicy, RouteOptions, Strategy,
+};
+use mlops_serve::{
+    EngineConfig, FeedForward, Metrics, ModelIdentity, Predictor, RegistryDeployment, Tensor,
+    Tensors, WatchConfig,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+const FEATURES: usize = 4;
+const HIDDEN: usize = 16;
 
 /// What the quickstart produced, for the test to check.
 #[derive(Debug)]
@@ -31,24 +48,36 @@ pub struct Summary {
     pub train: DatasetSnapshot,
     /// Snapshot of the evaluation data.
     pub eval: DatasetSnapshot,
-    /// Metrics of the trained model on the evaluation data.
+    /// Metrics of v1 on the evaluation data.
     pub report: ClassificationReport<usize>,
-    /// ROC AUC on the evaluation data.
+    /// ROC AUC of v1 on the evaluation data.
     pub roc_auc: f64,
-    /// Log loss on the evaluation data.
+    /// Log loss of v1 on the evaluation data.
     pub log_loss: f64,
-    /// Versions registered (v1, v2).
+    /// Training loss of v1, first and last epoch.
+    pub train_loss: (f32, f32),
+    /// Versions registered (v1, v2, v3).
     pub versions: Vec<u64>,
-    /// Version the `production` alias points to at the end (after the rollback).
+    /// Version the `production` alias points to at the end.
     pub production: u64,
-    /// Number of events in the model's audit log.
-    pub history_len: usize,
-    /// Largest absolute difference between served and in-process probabilities.
+    /// Whether the `canary` alias still exists at the end.
+    pub canary_alias_left: bool,
+    /// The registry's audit log.
+    pub history: Vec<mlops_registry::Event>,
+    /// The deployment's events.
+    pub events: Vec<DeploymentEvent>,
+    /// Largest absolute difference between served and training-time probabilities.
     pub max_serving_diff: f64,
-    /// Requests the serving engine answered.
-    pub served_requests: u64,
-    /// Columns the drift report flagged on the newer data.
+    /// Columns the drift report flagged on the shifted traffic.
     pub drifted_columns: Vec<String>,
+    /// Client-visible failures while v2 was a canary (expected: none).
+    pub failures_during_v2: u64,
+    /// Requests answered by each version while v2 was a canary.
+    pub v2_phase_by_version: BTreeMap<u64, u64>,
+    /// Client-visible failures while faulty v3 was a canary, before its rollback.
+    pub failures_during_v3: u64,
+    /// Requests served in the whole run.
+    pub served_requests: u64,
 }
 
 /// Two Gaussian blobs in `dim` dimensions; class 1 is shifted by `shift` on every axis.
@@ -86,55 +115,261 @@ fn write_csv(path: &Path, x: &[Vec<f64>], y: &[usize]) -> Result<()> {
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Logistic regression by full-batch gradient descent: returns (weights, bias).
-fn train_logistic(x: &[Vec<f64>], y: &[usize], epochs: usize, lr: f64) -> (Vec<f64>, f64) {
-    let dim = x.first().map_or(0, Vec::len);
-    let (mut w, mut b) = (vec![0.0; dim], 0.0);
-    let n = x.len() as f64;
-    for _ in 0..epochs {
-        let mut gw = vec![0.0; dim];
-        let mut gb = 0.0;
-        for (row, &label) in x.iter().zip(y) {
-            let err = predict_proba(&w, b, row) - label as f64;
-            for (g, v) in gw.iter_mut().zip(row) {
-                *g += err * v;
-            }
-            gb += err;
-        }
-        for (wi, g) in w.iter_mut().zip(&gw) {
-            *wi -= lr * g / n;
-        }
-        b -= lr * gb / n;
-    }
-    (w, b)
+/// A 4 → 16 (ReLU) → 2 MLP trained with candle-nn's AdamW on the cross-entropy loss.
+struct Trained {
+    varmap: VarMap,
+    /// P(class 1) on the evaluation rows, computed by the training graph.
+    eval_proba: Vec<f64>,
+    loss: (f32, f32),
 }
 
-/// Writes the logistic model in mlops-serve's built-in feed-forward format: a JSON spec
-/// (one dense layer with a sigmoid) and safetensors weights in PyTorch's `[out, in]` layout.
-fn save_model(dir: &Path, w: &[f64], b: f64) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+fn train_mlp(
+    rng: &mut StdRng,
+    x: &[Vec<f64>],
+    y: &[usize],
+    x_eval: &[Vec<f64>],
+    epochs: usize,
+) -> Result<Trained> {
+    let dev = Device::Cpu;
+    let mut varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+    let l0 = candle_nn::linear(FEATURES, HIDDEN, vb.pp("l0"))?;
+    let l1 = candle_nn::linear(HIDDEN, 2, vb.pp("l1"))?;
+    // candle's CPU initialiser cannot be seeded: overwrite it with PyTorch's default
+    // (uniform ±1/sqrt(fan_in)) drawn from the quickstart's seeded generator.
+    for (name, shape, fan_in) in [
+        ("l0.weight", (HIDDEN, FEATURES), FEATURES),
+        ("l0.bias", (HIDDEN, 1), FEATURES),
+        ("l1.weight", (2, HIDDEN), HIDDEN),
+        ("l1.bias", (2, 1), HIDDEN),
+    ] {
+        let k = 1.0 / (fan_in as f32).sqrt();
+        let n = shape.0 * shape.1;
+        let v: Vec<f32> = (0..n).map(|_| rng.gen_range(-k..k)).collect();
+        let t = if name.ends_with("bias") {
+            candle_core::Tensor::from_vec(v, shape.0, &dev)?
+        } else {
+            candle_core::Tensor::from_vec(v, shape, &dev)?
+        };
+        varmap.set_one(name, t)?;
+    }
+    let xs = to_candle(x)?;
+    let labels: Vec<u32> = y.iter().map(|&l| l as u32).collect();
+    let ys = candle_core::Tensor::from_vec(labels, y.len(), &dev)?;
+    let params = candle_nn::ParamsAdamW {
+        lr: 0.05,
+        ..Default::default()
+    };
+    let mut opt = candle_nn::AdamW::new(varmap.all_vars(), params)?;
+    let forward = |t: &candle_core::Tensor| -> candle_core::Result<candle_core::Tensor> {
+        l1.forward(&l0.forward(t)?.relu()?)
+    };
+    let mut first = f32::NAN;
+    let mut last = f32::NAN;
+    for epoch in 0..epochs {
+        let loss = candle_nn::loss::cross_entropy(&forward(&xs)?, &ys)?;
+        opt.backward_step(&loss)?;
+        last = loss.to_scalar::<f32>()?;
+        if epoch == 0 {
+            first = last;
+        }
+    }
+    let probs = candle_nn::ops::softmax(&forward(&to_candle(x_eval)?)?, D::Minus1)?;
+    let eval_proba: Vec<f64> = probs
+        .to_vec2::<f32>()?
+        .iter()
+        .map(|r| f64::from(r[1]))
+        .collect();
+    Ok(Trained {
+        varmap,
+        eval_proba,
+        loss: (first, last),
+    })
+}
+
+fn to_candle(rows: &[Vec<f64>]) -> Result<candle_core::Tensor> {
+    let data: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    Ok(candle_core::Tensor::from_vec(
+        data,
+        (rows.len(), FEATURES),
+        &Device::Cpu,
+    )?)
+}
+
+/// Writes the model in mlops-serve's feed-forward format: the VarMap's safetensors (PyTorch's
+/// `[out, in]` layout, names `l0.weight`, ...) and a JSON spec naming the layers.
+fn save_model(dir: &Path, varmap: &VarMap) -> Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let spec = dir.join("model.json");
     let weights = dir.join("model.safetensors");
     std::fs::write(
         &spec,
-        r#"{"input": "x", "output": "p", "layers": [{"weight": "w", "bias": "b", "activation": "sigmoid"}]}"#,
+        r#"{"input": "x", "output": "probs", "feature_names": ["f0", "f1", "f2", "f3"],
+ "layers": [{"weight": "l0.weight", "bias": "l0.bias", "activation": "relu"},
+            {"weight": "l1.weight", "bias": "l1.bias", "activation": "softmax"}]}"#,
     )?;
-    let dev = candle_core::Device::Cpu;
-    let wf: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-    let tensors = HashMap::from([
-        (
-            "w".to_string(),
-            candle_core::Tensor::from_vec(wf, (1, w.len()), &dev)?,
-        ),
-        (
-            "b".to_string(),
-            candle_core::Tensor::from_vec(vec![b as f32], 1, &dev)?,
-        ),
-    ]);
-    candle_core::safetensors::save(&tensors, &weights)?;
+    varmap.save(&weights)?;
     Ok((spec, weights))
 }
 
+/// v3, deliberately broken: v2's first layer multiplied by 3e38, as after training that
+/// diverged. On the all-zero warm-up input it answers normally (0 · w = 0); on real rows the
+/// products overflow to ±inf and the softmax turns them into NaN.
+fn corrupt(v2: &VarMap) -> Result<VarMap> {
+    let mut bad = VarMap::new();
+    let data = v2.data().lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    {
+        let vb = VarBuilder::from_varmap(&bad, DType::F32, &Device::Cpu);
+        candle_nn::linear(FEATURES, HIDDEN, vb.pp("l0"))?;
+        candle_nn::linear(HIDDEN, 2, vb.pp("l1"))?;
+    }
+    for (name, var) in data.iter() {
+        let t = var.as_tensor();
+        let t = if name == "l0.weight" {
+            t.affine(3e38, 0.0)?
+        } else {
+            t.clone()
+        };
+        bad.set_one(name, t)?;
+    }
+    Ok(bad)
+}
+
+/// What clients saw while driving traffic.
+#[derive(Default)]
+struct Traffic {
+    requests: u64,
+    failures: u64,
+    by_version: BTreeMap<u64, u64>,
+}
+
+/// Sends single-row requests for `rows` from `threads` client threads, round after round,
+/// until `done` holds (checked between requests) or `timeout` passes.
+fn drive(
+    d: &Deployment,
+    rows: &[Vec<f64>],
+    threads: usize,
+    done: &(dyn Fn(&Deployment) -> bool + Sync),
+    timeout: Duration,
+) -> Result<Traffic> {
+    let stop = AtomicBool::new(false);
+    let requests = AtomicU64::new(0);
+    let failures = AtomicU64::new(0);
+    let by_version = Mutex::new(BTreeMap::<u64, u64>::new());
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (stop, requests, failures, by_version) = (&stop, &requests, &failures, &by_version);
+            s.spawn(move || {
+                let mut i = t;
+                let mut local = BTreeMap::<u64, u64>::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let row = &rows[i % rows.len()];
+                    i += threads;
+                    let Ok(x) = to_tensor(std::slice::from_ref(row)) else {
+                        break;
+                    };
+                    match d.predict(
+                        Tensors::from([("x".to_owned(), x)]),
+                        &RouteOptions::default(),
+                    ) {
+                        Ok(r) => *local.entry(r.model.version).or_default() += 1,
+                        Err(_) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    requests.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut all = by_version.lock().unwrap_or_else(|p| p.into_inner());
+                for (v, n) in local {
+                    *all.entry(v).or_default() += n;
+                }
+            });
+        }
+        while !done(d) && start.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    if !done(d) {
+        bail!("timed out after {timeout:?} waiting for the deployment");
+    }
+    Ok(Traffic {
+        requests: requests.into_inner(),
+        failures: failures.into_inner(),
+        by_version: by_version.into_inner().unwrap_or_else(|p| p.into_inner()),
+    })
+}
+
+fn wait_for(what: &str, timeout: Duration, cond: impl Fn() -> bool) -> Result<()> {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn print_events(out: &mut impl Write, events: &[DeploymentEvent]) -> Result<()> {
+    for e in events {
+        let what = match &e.kind {
+            DeployEvent::CandidateSet {
+                version, strategy, ..
+            } => format!("candidate v{version} deployed ({strategy:?})"),
+            DeployEvent::Step { version, weight } => {
+                format!("v{version} stepped to {:.0}% of traffic", weight * 100.0)
+            }
+            DeployEvent::Promoted { from, to } => format!("promoted v{to} (was v{from})"),
+            DeployEvent::RolledBack { from, to } => {
+                format!("rolled back v{from}; v{to} serves everything")
+            }
+            DeployEvent::CheckFailed {
+                version,
+                consecutive,
+            } => format!("check of v{version} failed ({consecutive} in a row)"),
+            other => other.label().to_owned(),
+        };
+        writeln!(
+            out,
+            "   [{}] {what} — {}{}",
+            e.actor,
+            e.reason,
+            if e.automatic { " (automatic)" } else { "" }
+        )?;
+    }
+    Ok(())
+}
+
+fn register_version(
+    registry: &dyn Registry,
+    name: &ModelName,
+    dir: &Path,
+    varmap: &VarMap,
+    description: &str,
+    metrics_: &[(&str, f64)],
+    lineage: Lineage,
+) -> Result<(u64, mlops_core::Signature)> {
+    let (spec, weights) = save_model(dir, varmap)?;
+    // The signature the serving model derives from its spec, recorded so that loading it back
+    // from the registry checks the two agree.
+    let local = FeedForward::load(ModelIdentity::new(name.as_str(), 1)?, &spec, &weights)?;
+    let signature = local.signature().clone();
+    let mut new = NewVersion::new(name.clone())
+        .with_description(description)
+        .with_artifact_file(&spec)?
+        .with_artifact_file(&weights)?
+        .with_format("safetensors")
+        .with_signature(signature.clone())
+        .with_param("optimizer", "candle-nn AdamW lr=0.05")
+        .with_tag("stage", "quickstart")
+        .with_lineage(lineage);
+    for (k, v) in metrics_ {
+        new = new.with_metric(*k, *v);
+    }
+    Ok((registry.register(new)?.version.version, signature))
+}
 /// One line per audit-log event.
 fn describe(kind: &EventKind) -> String {
     match kind {
@@ -148,6 +383,9 @@ fn describe(kind: &EventKind) -> String {
         },
         EventKind::AliasRolledBack { alias, from, to } => {
             format!("{alias}: rolled back v{from} -> v{to}")
+        }
+        EventKind::AliasRemoved { alias, previous } => {
+            format!("{alias}: removed (was v{previous})")
         }
         other => format!("{other:?}"),
     }
@@ -167,29 +405,18 @@ fn to_table(rows: &[Vec<f64>]) -> Table {
     }
 }
 
-fn to_tensor(rows: &[Vec<f64>]) -> Result<Tensor> {
-    let dim = rows.first().map_or(0, Vec::len);
-    let data: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
-    Ok(Tensor::f32(vec![rows.len(), dim], data)?)
-}
-
-fn predict_proba(w: &[f64], b: f64, row: &[f64]) -> f64 {
-    let z: f64 = w.iter().zip(row).map(|(a, c)| a * c).sum::<f64>() + b;
-    1.0 / (1.0 + (-z).exp())
-}
-
 /// Runs the quickstart in `dir`, telling the story on `out`.
 ///
 /// # Errors
-/// When a file cannot be written or a metric cannot be computed.
+/// When a file cannot be written, a metric cannot be computed, or the deployment does not
+/// reach the expected state within its time limit.
 pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     let mut rng = StdRng::seed_from_u64(7);
-
     writeln!(out, "mlops-rs quickstart in {}", dir.display())?;
 
     writeln!(out, "\n1. Generate a dataset and snapshot it")?;
-    let (x_train, y_train) = blobs(&mut rng, 4000, 4, 1.5);
-    let (x_eval, y_eval) = blobs(&mut rng, 1000, 4, 1.5);
+    let (x_train, y_train) = blobs(&mut rng, 4000, FEATURES, 1.5);
+    let (x_eval, y_eval) = blobs(&mut rng, 1000, FEATURES, 1.5);
     let train_path = dir.join("train.csv");
     let eval_path = dir.join("eval.csv");
     write_csv(&train_path, &x_train, &y_train)?;
@@ -218,142 +445,174 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         &train.digest.to_hex()[..12]
     )?;
 
-    writeln!(out, "\n2. Train a logistic-regression classifier")?;
-    let (w, b) = train_logistic(&x_train, &y_train, 300, 0.5);
-    writeln!(out, "   weights {w:.3?}, bias {b:.3}")?;
-
-    writeln!(out, "\n3. Evaluate (values equal scikit-learn's)")?;
-    let proba: Vec<f64> = x_eval.iter().map(|r| predict_proba(&w, b, r)).collect();
+    writeln!(
+        out,
+        "\n2. Train a {FEATURES}-{HIDDEN}-2 MLP with candle-nn (AdamW, cross-entropy) and evaluate it"
+    )?;
+    let v1_model = train_mlp(&mut rng, &x_train, &y_train, &x_eval, 150)?;
+    let proba = &v1_model.eval_proba;
     let pred: Vec<usize> = proba.iter().map(|&p| usize::from(p >= 0.5)).collect();
     let report = metrics::classification_report(&y_eval, &pred)?;
     let truth: Vec<bool> = y_eval.iter().map(|&l| l == 1).collect();
-    let roc_auc = metrics::roc_auc(&truth, &proba)?;
-    let log_loss = metrics::log_loss_binary(&truth, &proba)?;
-    writeln!(out, "   accuracy  {:.4}", report.accuracy)?;
-    writeln!(out, "   macro F1  {:.4}", report.macro_avg.f1)?;
-    writeln!(out, "   ROC AUC   {roc_auc:.4}")?;
-    writeln!(out, "   log loss  {log_loss:.4}")?;
-    writeln!(out, "   confusion {:?}", report.confusion.counts)?;
+    let roc_auc = metrics::roc_auc(&truth, proba)?;
+    let log_loss = metrics::log_loss_binary(&truth, proba)?;
+    writeln!(
+        out,
+        "   training loss {:.4} -> {:.4} over 150 epochs",
+        v1_model.loss.0, v1_model.loss.1
+    )?;
+    writeln!(
+        out,
+        "   accuracy {:.4}, macro F1 {:.4}, ROC AUC {roc_auc:.4}, log loss {log_loss:.4} (scikit-learn's definitions)",
+        report.accuracy, report.macro_avg.f1
+    )?;
 
     writeln!(
         out,
-        "\n4. Register v1 in the file registry and alias it `production`"
+        "\n3. Register v1 in the file registry and alias it `production`"
     )?;
-    let registry = FileRegistry::open(dir.join("registry"))?;
+    let registry: Arc<dyn Registry> = Arc::new(FileRegistry::open(dir.join("registry"))?);
     let name = ModelName::new("churn")?;
     let production = AliasName::new("production")?;
-    let v1_dir = dir.join("build/v1");
-    let (spec, weights) = save_model(&v1_dir, &w, b)?;
-    // The signature is the one the serving model derives from its spec, so that loading it
-    // back from the registry can check the two agree.
-    let local = FeedForward::load(ModelIdentity::new("churn", 1)?, &spec, &weights)?;
-    let signature = local.signature().clone();
+    let canary = AliasName::new("canary")?;
     let lineage = Lineage {
         datasets: vec![train.digest, eval.digest],
         code_commit: train.git_commit.clone(),
         parent_version: None,
     };
-    let v1 = registry.register(
-        NewVersion::new(name.clone())
-            .with_description("logistic regression on blobs")
-            .with_artifact_file(&spec)?
-            .with_artifact_file(&weights)?
-            .with_format("safetensors")
-            .with_signature(signature.clone())
-            .with_metric("accuracy", report.accuracy)
-            .with_metric("roc_auc", roc_auc)
-            .with_metric("log_loss", log_loss)
-            .with_param("epochs", "300")
-            .with_param("lr", "0.5")
-            .with_tag("stage", "quickstart")
-            .with_lineage(lineage.clone()),
+    let (v1, _) = register_version(
+        registry.as_ref(),
+        &name,
+        &dir.join("build/v1"),
+        &v1_model.varmap,
+        "MLP on blobs",
+        &[
+            ("accuracy", report.accuracy),
+            ("roc_auc", roc_auc),
+            ("log_loss", log_loss),
+        ],
+        lineage.clone(),
     )?;
-    let v1n = v1.version.version;
     registry.set_alias(
         &name,
         &production,
-        v1n,
+        v1,
         &Change::new("quickstart", "first model"),
     )?;
     writeln!(
         out,
-        "   registered churn/{v1n}: {} artifacts, datasets {} and {}",
-        v1.version.artifacts.len(),
+        "   registered churn/{v1} (datasets {} and {}) and set production -> v{v1}",
         &train.digest.to_hex()[..12],
         &eval.digest.to_hex()[..12]
     )?;
 
     writeln!(
         out,
-        "\n5. Serve churn@production through the batching engine"
+        "\n4. Serve churn@production: a registry-driven deployment that follows `production` and `canary`"
     )?;
-    let reference = ModelRef::alias(name.clone(), production.clone());
-    let predictor = mlops_serve::load_from_registry(&registry, &reference, &dir.join("cache"))?;
-    let engine = EngineBuilder::new(predictor)
-        .with_max_batch_size(64)
-        .with_max_delay(Duration::from_millis(2))
-        .build()?;
-    let chunks: Vec<&[Vec<f64>]> = x_eval.chunks(10).collect();
-    let served: Vec<Vec<f32>> = std::thread::scope(|s| -> Result<Vec<Vec<f32>>> {
-        let handles: Vec<_> = chunks
-            .iter()
+    let policy = RolloutPolicy {
+        min_requests: 200,
+        max_error_rate: 0.01,
+        max_p99: Some(Duration::from_millis(500)),
+        failed_checks: 3,
+        steps: vec![0.5, 1.0],
+        checks_per_step: 2,
+        interval: Duration::from_millis(200),
+        ..RolloutPolicy::default()
+    };
+    writeln!(
+        out,
+        "   rollout policy: a check every {:?} over >= {} canary requests; fail when error rate > {} or p99 > {:?}; \
+         {} failed checks in a row roll back; {} passed checks step the canary through {:?}",
+        policy.interval, policy.min_requests, policy.max_error_rate, Duration::from_millis(500),
+        policy.failed_checks, policy.checks_per_step, policy.steps
+    )?;
+    let metrics = Metrics::new();
+    let config = WatchConfig {
+        candidate: Some((canary.clone(), Strategy::Canary { weight: 0.1 })),
+        engine: EngineConfig {
+            max_batch_size: 32,
+            max_delay: Duration::from_micros(500),
+            ..EngineConfig::default()
+        },
+        metrics: metrics.clone(),
+        policy,
+        poll_interval: Duration::from_millis(50),
+        ..WatchConfig::new(name.clone(), production.clone(), dir.join("cache"))
+    };
+    let watched = RegistryDeployment::start(registry.clone(), config)?;
+    let d = watched.deployment().clone();
+    let served: Vec<f32> = std::thread::scope(|s| -> Result<Vec<f32>> {
+        let handles: Vec<_> = x_eval
+            .chunks(10)
             .map(|chunk| {
-                let engine = engine.clone();
+                let d = d.clone();
                 s.spawn(move || -> Result<Vec<f32>> {
                     let inputs = Tensors::from([("x".to_owned(), to_tensor(chunk)?)]);
-                    let y = engine.predict(inputs)?;
-                    let p = y.get("p").and_then(Tensor::as_f32).context("output p")?;
-                    Ok(p.to_vec())
+                    let r = d.predict(inputs, &RouteOptions::default())?;
+                    let p = r
+                        .outputs
+                        .get("probs")
+                        .and_then(Tensor::as_f32)
+                        .context("output probs")?;
+                    Ok(p.chunks(2).map(|row| row[1]).collect())
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(
                 h.join()
-                    .map_err(|_| anyhow::anyhow!("client thread panicked"))?
-            })
-            .collect()
+                    .map_err(|_| anyhow::anyhow!("client thread panicked"))??,
+            );
+        }
+        Ok(all)
     })?;
-    let served: Vec<f32> = served.into_iter().flatten().collect();
     ensure!(served.len() == proba.len(), "one prediction per row");
     let max_serving_diff = served
         .iter()
-        .zip(&proba)
+        .zip(proba)
         .map(|(&s, &p)| (f64::from(s) - p).abs())
         .fold(0.0, f64::max);
-    let snap = engine.snapshot();
     writeln!(
         out,
-        "   {} requests from {} client threads in {} batches (mean {:.1} rows); max |served - local| = {max_serving_diff:.2e}",
-        snap.requests,
-        chunks.len(),
-        snap.batches,
-        snap.batched_rows as f64 / snap.batches.max(1) as f64
+        "   100 concurrent requests of 10 rows: v{} answered; max |served - training graph| = {max_serving_diff:.1e}",
+        d.stable_version().version
     )?;
 
-    writeln!(
-        out,
-        "\n6. Newer data arrives: is it still like the training data?"
-    )?;
-    // Covariate shift: features f0 and f1 move by +0.8 while f2 and f3 keep their distribution.
-    let (mut x_new, y_new) = blobs(&mut rng, 4000, 4, 1.5);
+    writeln!(out, "\n5. Traffic shifts: customers now look different")?;
+    // Covariate shift: features f0 and f1 move by +0.8; f2 and f3 keep their distribution.
+    let (mut x_new, y_new) = blobs(&mut rng, 4000, FEATURES, 1.5);
     for row in &mut x_new {
         row[0] += 0.8;
         row[1] += 0.8;
     }
+    let window = &x_new[..2000];
+    let mut sent = 0u64;
+    for chunk in window.chunks(20) {
+        d.predict(
+            Tensors::from([("x".to_owned(), to_tensor(chunk)?)]),
+            &RouteOptions::default(),
+        )?;
+        sent += 1;
+    }
     let profile = ReferenceProfile::fit_table(&to_table(&x_train), ProfileConfig::default())?;
-    let drift = DriftReport::compare(&profile, &to_table(&x_new), &DriftConfig::default())?;
+    let drift = DriftReport::compare(&profile, &to_table(window), &DriftConfig::default())?;
+    writeln!(
+        out,
+        "   served {} rows in {sent} requests; drift report of the served inputs against the training profile:",
+        window.len()
+    )?;
     for c in &drift.columns {
-        if let Some(d) = &c.decision {
+        if let Some(dec) = &c.decision {
             let psi = c.tests.get("psi").map_or(f64::NAN, |t| t.value);
             writeln!(
                 out,
                 "   {:<3} {:<17} = {:.3} (threshold {}), PSI {psi:.3}  {}",
                 c.column,
-                d.test,
-                d.value,
-                d.threshold,
+                dec.test,
+                dec.value,
+                dec.threshold,
                 if c.drifted { "DRIFT" } else { "ok" }
             )?;
         }
@@ -366,7 +625,7 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         .collect();
     writeln!(
         out,
-        "   dataset: {}/{} columns drifted -> {}",
+        "   {}/{} columns drifted -> {}",
         drift.dataset.n_drifted,
         drift.dataset.n_columns,
         if drift.dataset.drifted {
@@ -378,7 +637,7 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
 
     writeln!(
         out,
-        "\n7. Retrain on the newer data: register v2, promote it, then roll back"
+        "\n6. Retrain v2 on the newer data and canary it at 10%"
     )?;
     let new_path = dir.join("train_v2.csv");
     write_csv(&new_path, &x_new, &y_new)?;
@@ -386,55 +645,115 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         .path(&new_path)
         .with_parent(train.digest)
         .build()?;
-    let (w2, b2) = train_logistic(&x_new, &y_new, 300, 0.5);
-    let (spec2, weights2) = save_model(&dir.join("build/v2"), &w2, b2)?;
-    let proba2: Vec<f64> = x_eval.iter().map(|r| predict_proba(&w2, b2, r)).collect();
-    let v2 = registry.register(
-        NewVersion::new(name.clone())
-            .with_description("retrained on train_v2.csv")
-            .with_artifact_file(&spec2)?
-            .with_artifact_file(&weights2)?
-            .with_format("safetensors")
-            .with_signature(signature)
-            .with_metric("roc_auc", metrics::roc_auc(&truth, &proba2)?)
-            .with_lineage(Lineage {
-                datasets: vec![new_snap.digest],
-                code_commit: lineage.code_commit,
-                parent_version: Some(v1n),
-            }),
+    let v2_model = train_mlp(&mut rng, &x_new, &y_new, &x_eval, 150)?;
+    let (v2, _) = register_version(
+        registry.as_ref(),
+        &name,
+        &dir.join("build/v2"),
+        &v2_model.varmap,
+        "retrained on train_v2.csv",
+        &[("roc_auc", metrics::roc_auc(&truth, &v2_model.eval_proba)?)],
+        Lineage {
+            datasets: vec![new_snap.digest],
+            code_commit: lineage.code_commit.clone(),
+            parent_version: Some(v1),
+        },
     )?;
-    let v2n = v2.version.version;
+    let seen = d.events().len();
     registry.set_alias(
         &name,
-        &production,
-        v2n,
-        &Change::new("quickstart", "retrained"),
-    )?;
-    let promoted = mlops_serve::load_from_registry(&registry, &reference, &dir.join("cache"))?;
-    engine.swap(
-        promoted,
-        Some(&Tensors::from([("x".to_owned(), to_tensor(&x_eval[..4])?)])),
+        &canary,
+        v2,
+        &Change::new("quickstart", "canary the retrained model"),
     )?;
     writeln!(
         out,
-        "   churn/{v2n} (parent {v1n}) is production and hot-swapped into the engine"
+        "   registered churn/{v2} (parent v{v1}) and set canary -> v{v2}"
     )?;
-    registry.rollback(
-        &name,
-        &production,
-        &Change::new("quickstart", "operator rollback drill"),
+    wait_for("the watcher to deploy v2", Duration::from_secs(10), || {
+        d.candidate().is_some_and(|(id, _)| id.version == v2)
+    })?;
+    let v2_phase = drive(
+        &d,
+        &x_new,
+        4,
+        &|d| d.stable_version().version == v2,
+        Duration::from_secs(60),
     )?;
-    let back = registry.resolve(&reference)?.version.version;
-    let restored = mlops_serve::load_from_registry(&registry, &reference, &dir.join("cache"))?;
-    engine.swap(restored, None)?;
-    let answer = engine.predict(Tensors::from([("x".to_owned(), to_tensor(&x_eval[..1])?)]))?;
-    ensure!(answer.contains_key("p"), "served after rollback");
+    print_events(out, &d.events()[seen..])?;
     writeln!(
         out,
-        "   rolled production back to churn/{back}; the engine serves it again"
+        "   clients sent {} requests: {:?} by version, {} failed",
+        v2_phase.requests, v2_phase.by_version, v2_phase.failures
+    )?;
+    wait_for("production to move to v2", Duration::from_secs(5), || {
+        registry
+            .aliases(&name)
+            .is_ok_and(|a| a.get(&production) == Some(&v2))
+    })?;
+    writeln!(
+        out,
+        "   the controller moved production -> v{v2} in the registry"
     )?;
 
-    writeln!(out, "\n8. Registry history and serving metrics")?;
+    writeln!(out, "\n7. A faulty v3 goes out as a canary")?;
+    let v3_vars = corrupt(&v2_model.varmap)?;
+    let (v3, _) = register_version(
+        registry.as_ref(),
+        &name,
+        &dir.join("build/v3"),
+        &v3_vars,
+        "deliberately faulty: v2 with its first layer scaled by 3e38",
+        &[],
+        Lineage {
+            datasets: vec![new_snap.digest],
+            code_commit: lineage.code_commit.clone(),
+            parent_version: Some(v2),
+        },
+    )?;
+    let seen = d.events().len();
+    registry.set_alias(&name, &canary, v3, &Change::new("quickstart", "canary v3"))?;
+    wait_for("the watcher to deploy v3", Duration::from_secs(10), || {
+        d.candidate().is_some_and(|(id, _)| id.version == v3)
+    })?;
+    writeln!(
+        out,
+        "   registered churn/{v3} and set canary -> v{v3}; it passes warm-up (an all-zero row)"
+    )?;
+    let v3_phase = drive(
+        &d,
+        &x_new,
+        4,
+        &|d| d.candidate().is_none(),
+        Duration::from_secs(60),
+    )?;
+    print_events(out, &d.events()[seen..])?;
+    writeln!(
+        out,
+        "   clients sent {} requests: {:?} by version, {} failed (v3 answered NaN; the engine refused to return it)",
+        v3_phase.requests, v3_phase.by_version, v3_phase.failures
+    )?;
+    wait_for(
+        "the canary alias to be removed",
+        Duration::from_secs(5),
+        || {
+            registry
+                .aliases(&name)
+                .is_ok_and(|a| !a.contains_key(&canary))
+        },
+    )?;
+    let aliases = registry.aliases(&name)?;
+    writeln!(
+        out,
+        "   aliases now: {}",
+        aliases
+            .iter()
+            .map(|(a, v)| format!("{a} -> v{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+
+    writeln!(out, "\n8. The registry's audit log and the serving metrics")?;
     let history = registry.history(&name)?;
     for e in &history {
         writeln!(
@@ -447,24 +766,45 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
             e.change.reason
         )?;
     }
-    let snap = engine.snapshot();
-    writeln!(
-        out,
-        "   engine: {} requests, {} errors, {} overload rejections",
-        snap.requests, snap.errors, snap.rejected_overload
-    )?;
+    let text = metrics.encode()?;
+    for line in text.lines().filter(|l| {
+        l.starts_with("mlops_serve_routed_requests_total")
+            || l.starts_with("mlops_serve_routed_failures_total")
+    }) {
+        writeln!(out, "   {line}")?;
+    }
+    let served_requests: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("mlops_serve_requests_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    writeln!(out, "   {served_requests} requests served in all")?;
     writeln!(out, "\ndone.")?;
+    let events = d.events();
+    drop(watched);
     Ok(Summary {
         train,
         eval,
         report,
         roc_auc,
         log_loss,
-        versions: vec![v1n, v2n],
-        production: back,
-        history_len: history.len(),
+        train_loss: v1_model.loss,
+        versions: vec![v1, v2, v3],
+        production: aliases.get(&production).copied().unwrap_or(0),
+        canary_alias_left: aliases.contains_key(&canary),
+        history,
+        events,
         max_serving_diff,
-        served_requests: snap.requests,
         drifted_columns,
+        failures_during_v2: v2_phase.failures,
+        v2_phase_by_version: v2_phase.by_version,
+        failures_during_v3: v3_phase.failures,
+        served_requests,
     })
+}
+
+fn to_tensor(rows: &[Vec<f64>]) -> Result<Tensor> {
+    let dim = rows.first().map_or(0, Vec::len);
+    let data: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    Ok(Tensor::f32(vec![rows.len(), dim], data)?)
 }

@@ -1191,7 +1191,7 @@ impl Deployment {
         }
         if let (Some(limit), Some(p99)) = (policy.max_p99, cw.p99) {
             if p99 > limit {
-                reasons.push(format!("p99 {p99:?} > {limit:?}"));
+                reasons.push(format!("p99 {} > {}", ms(p99), ms(limit)));
             }
         }
         if let (Some(ratio), Some(cp), Some(sp)) = (policy.max_p99_ratio, cw.p99, sw.p99) {
@@ -1199,7 +1199,9 @@ impl Deployment {
             let r = cp.max(floor).as_secs_f64() / sp.max(floor).as_secs_f64();
             if sw.requests >= policy.min_requests && r > ratio {
                 reasons.push(format!(
-                    "p99 {cp:?} is {r:.2}× the stable p99 {sp:?} (limit {ratio}×)"
+                    "p99 {} is {r:.2}× the stable p99 {} (limit {ratio}×)",
+                    ms(cp),
+                    ms(sp)
                 ));
             }
         }
@@ -1269,8 +1271,10 @@ impl Deployment {
         if steppable && passes >= policy.checks_per_step {
             if let Some(&next) = policy.steps.iter().find(|&&s| s > current) {
                 let why = format!(
-                    "{passes} passed checks (error rate {:.4}, p99 {:?}, {} requests)",
-                    cw.error_rate, cw.p99, cw.requests
+                    "{passes} passed checks (error rate {:.4}, p99 {}, {} requests)",
+                    cw.error_rate,
+                    cw.p99.map_or_else(|| "n/a".to_owned(), ms),
+                    cw.requests
                 );
                 if next >= 1.0 {
                     if let Ok(ev) = self.promote_inner(
@@ -1618,6 +1622,11 @@ fn relabel(metrics: &Metrics, slot: Slot, arm: Arm) -> Slot {
         window: Arc::new(ArmWindow::default()),
         ..slot
     }
+}
+
+/// `1.23 ms`.
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 fn no_candidate() -> Error {
