@@ -1,31 +1,299 @@
-//! `mlops serve`: filled by the serving issue (HTTP server over registry versions).
+//! `mlops serve`: the Open Inference Protocol v2 HTTP server over registry versions, following
+//! alias moves while it runs, with canary / shadow rollouts and automatic rollback.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use mlops_core::{AliasName, ModelRef, VersionSelector};
+use mlops_registry::Registry;
+use mlops_serve::deploy::{ModelSet, RolloutPolicy, Strategy};
+use mlops_serve::http::{router, serve_with, HttpConfig, ServeOptions};
+use mlops_serve::{EngineConfig, Metrics, RegistryDeployment, WatchConfig};
 
 use crate::Format;
 
-/// Arguments of `mlops serve` (the HTTP server lands with the deployment issue).
+/// Arguments of `mlops serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Registry store URI (directory path, `file://PATH` or `s3://bucket/prefix`).
+    /// Registry store URI (directory path, `file://PATH`, `s3://bucket/prefix`).
     #[arg(long, default_value = "./mlops-registry")]
     store: String,
-    /// Model to serve, e.g. `churn@production`.
+    /// Model to serve, as NAME@ALIAS (e.g. `churn@production`); the server follows the alias.
     #[arg(long)]
-    model: Option<String>,
+    model: String,
+    /// A candidate to canary, as NAME@ALIAS of the same model (e.g. `churn@canary`); deployed
+    /// whenever the alias exists, removed when it is removed.
+    #[arg(long, conflicts_with = "shadow")]
+    canary: Option<String>,
+    /// Percentage of requests sent to the canary.
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    canary_weight: f64,
+    /// Sticky A/B split instead of a random canary split (key: header `x-mlops-routing-key`).
+    #[arg(long, requires = "canary")]
+    ab: bool,
+    /// A candidate to shadow, as NAME@ALIAS: it computes a copy of the requests, its answers
+    /// are compared with the stable ones and never returned.
+    #[arg(long)]
+    shadow: Option<String>,
+    /// Percentage of requests mirrored to the shadow.
+    #[arg(long, default_value_t = 100.0, value_name = "PCT")]
+    shadow_mirror: f64,
+    /// Address to listen on (port 0 picks a free port; the address is printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Most rows in one batch.
+    #[arg(long, default_value_t = 64)]
+    max_batch: usize,
+    /// Longest a batch waits for more requests, in milliseconds.
+    #[arg(long, default_value_t = 1.0)]
+    max_delay_ms: f64,
+    /// Requests queued per version before 503 Overloaded.
+    #[arg(long, default_value_t = 1024)]
+    queue: usize,
+    /// Inference threads per version.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Name of the environment variable holding the admin bearer token. Without it the admin
+    /// API is disabled; naming a variable that is unset or empty is an error.
+    #[arg(long, value_name = "VAR")]
+    admin_token_env: Option<String>,
+    /// Where verified artifacts are cached (default: a temporary directory).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// How often the aliases are re-read, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
+    /// How often the rollout controller checks the candidate, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    check_interval_ms: u64,
+    /// Candidate requests a check needs before it judges.
+    #[arg(long, default_value_t = 100)]
+    min_requests: u64,
+    /// A check fails above this candidate error rate (0..1).
+    #[arg(long, default_value_t = 0.01)]
+    max_error_rate: f64,
+    /// A check fails above this candidate p99 latency, in milliseconds.
+    #[arg(long, default_value_t = 500.0)]
+    max_p99_ms: f64,
+    /// Consecutive failed checks that roll the candidate back.
+    #[arg(long, default_value_t = 3)]
+    failed_checks: u32,
+    /// Canary percentages to step through on passing checks, e.g. `50,100` (100 promotes).
+    /// Empty: no automatic promotion.
+    #[arg(long, value_delimiter = ',', value_name = "PCT,...")]
+    steps: Vec<f64>,
+    /// Consecutive passed checks before the next step.
+    #[arg(long, default_value_t = 3)]
+    checks_per_step: u32,
+    /// Do not write promotions and rollbacks back to the registry aliases.
+    #[arg(long)]
+    no_write_back: bool,
+    /// Seconds to keep accepting connections with readiness 503 after SIGTERM, before draining.
+    #[arg(long, default_value_t = 0.0)]
+    drain_delay_s: f64,
 }
 
-/// Runs `mlops serve`.
+fn alias_ref(text: &str, flag: &str) -> Result<(mlops_core::ModelName, AliasName)> {
+    let r: ModelRef = text
+        .parse()
+        .with_context(|| format!("{flag} {text:?} is not NAME@ALIAS"))?;
+    match r.selector {
+        VersionSelector::Alias(a) => Ok((r.name, a)),
+        other => {
+            bail!("{flag} {text:?} selects {other:?}; the server follows an alias: give NAME@ALIAS")
+        }
+    }
+}
+
+fn pct(v: f64, flag: &str) -> Result<f64> {
+    if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
+        bail!("{flag} {v} must be a percentage in [0, 100]");
+    }
+    Ok(v / 100.0)
+}
+
+fn millis(v: f64, flag: &str) -> Result<Duration> {
+    if !(v.is_finite() && (0.0..1e9).contains(&v)) {
+        bail!("{flag} {v} must be a finite number of milliseconds ≥ 0");
+    }
+    Ok(Duration::from_secs_f64(v / 1e3))
+}
+
+/// Runs `mlops serve` until SIGINT or SIGTERM, then drains in-flight requests.
 ///
 /// # Errors
-/// Always, for now: this build has no HTTP server yet, and says so instead of pretending.
-pub fn run(args: Args, _format: Format) -> Result<ExitCode> {
-    bail!(
-        "`mlops serve` is not available in this build yet (store {:?}, model {:?}): \
-         the HTTP server is tracked by the deployment issue",
-        args.store,
-        args.model
-    )
+/// Invalid arguments, an unreadable store, a missing alias, a model that does not load, an
+/// address that cannot be bound, or an admin token variable that is unset.
+pub fn run(args: Args, format: Format) -> Result<ExitCode> {
+    let (name, stable_alias) = alias_ref(&args.model, "--model")?;
+    let candidate = match (&args.canary, &args.shadow) {
+        (Some(c), _) => {
+            let (n, a) = alias_ref(c, "--canary")?;
+            let weight = pct(args.canary_weight, "--canary-weight")?;
+            let s = if args.ab {
+                Strategy::AbTest { weight }
+            } else {
+                Strategy::Canary { weight }
+            };
+            Some((n, a, s))
+        }
+        (None, Some(s)) => {
+            let (n, a) = alias_ref(s, "--shadow")?;
+            let mirror = pct(args.shadow_mirror, "--shadow-mirror")?;
+            Some((n, a, Strategy::Shadow { mirror }))
+        }
+        (None, None) => None,
+    };
+    if let Some((n, _, _)) = &candidate {
+        if *n != name {
+            bail!("the candidate must be a version of {name}, not of {n}");
+        }
+    }
+    if candidate
+        .as_ref()
+        .is_some_and(|(_, a, _)| *a == stable_alias)
+    {
+        bail!("the candidate alias must differ from the stable alias {stable_alias}");
+    }
+    let admin_token = match &args.admin_token_env {
+        Some(var) => match std::env::var(var) {
+            Ok(t) if !t.trim().is_empty() => Some(t),
+            _ => bail!("--admin-token-env {var}: the variable is unset or empty"),
+        },
+        None => None,
+    };
+    let steps = args
+        .steps
+        .iter()
+        .map(|&s| pct(s, "--steps"))
+        .collect::<Result<Vec<f64>>>()?;
+    let policy = RolloutPolicy {
+        min_requests: args.min_requests,
+        max_error_rate: args.max_error_rate,
+        max_p99: Some(millis(args.max_p99_ms, "--max-p99-ms")?),
+        failed_checks: args.failed_checks,
+        steps,
+        checks_per_step: args.checks_per_step,
+        interval: Duration::from_millis(args.check_interval_ms.max(1)),
+        ..RolloutPolicy::default()
+    };
+    let engine = EngineConfig {
+        max_batch_size: args.max_batch,
+        max_delay: millis(args.max_delay_ms, "--max-delay-ms")?,
+        queue_capacity: args.queue,
+        workers: args.workers,
+        ..EngineConfig::default()
+    };
+    let registry: Arc<dyn Registry> = Arc::from(
+        mlops_registry::open(&args.store)
+            .with_context(|| format!("opening registry {:?}", args.store))?,
+    );
+    let temp_cache;
+    let cache_dir = match &args.cache_dir {
+        Some(d) => d.clone(),
+        None => {
+            temp_cache = tempfile::Builder::new().prefix("mlops-serve-").tempdir()?;
+            temp_cache.path().to_owned()
+        }
+    };
+    let metrics = Metrics::new();
+    let config = WatchConfig {
+        candidate: candidate.map(|(_, a, s)| (a, s)),
+        engine,
+        metrics: metrics.clone(),
+        policy,
+        controller: true,
+        poll_interval: Duration::from_millis(args.poll_ms.max(1)),
+        write_back: !args.no_write_back,
+        ..WatchConfig::new(name.clone(), stable_alias.clone(), cache_dir)
+    };
+    let watched = RegistryDeployment::start(registry, config)
+        .with_context(|| format!("deploying {}", args.model))?;
+    let deployment = watched.deployment().clone();
+    let models = ModelSet::new();
+    models.insert(deployment.clone());
+    let mut http = HttpConfig::new(metrics);
+    if let Some(t) = admin_token {
+        http = http.with_admin_token(t);
+    }
+    let app = router(models, http);
+    let drain = Duration::from_secs_f64(args.drain_delay_s.clamp(0.0, 3600.0));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mlops-http")
+        .build()
+        .context("starting the HTTP runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("binding {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        let stable = deployment.stable_version().version;
+        let cand = deployment.candidate();
+        {
+            let mut out = std::io::stdout().lock();
+            match format {
+                Format::Json => {
+                    let line = serde_json::json!({
+                        "event": "listening",
+                        "addr": addr.to_string(),
+                        "model": name.as_str(),
+                        "stable_version": stable,
+                        "candidate": cand.as_ref().map(|(id, s)| serde_json::json!({"version": id.version, "strategy": s})),
+                        "admin": args.admin_token_env.is_some(),
+                    });
+                    writeln!(out, "{line}")?;
+                }
+                Format::Text => {
+                    writeln!(
+                        out,
+                        "serving {}@{} (v{stable}){} on http://{addr}",
+                        name,
+                        stable_alias,
+                        cand.map(|(id, s)| format!(" with candidate v{} ({s:?})", id.version))
+                            .unwrap_or_default()
+                    )?;
+                }
+            }
+            out.flush()?;
+        }
+        serve_with(
+            listener,
+            app,
+            shutdown_signal(),
+            ServeOptions::default().with_drain_delay(drain),
+        )
+        .await
+        .context("serving")?;
+        anyhow::Ok(())
+    })?;
+    drop(watched);
+    tracing::info!("server stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

@@ -53,6 +53,7 @@
 //! | `data`  | `BatchJob::run_file`: batch inference over CSV files read by `mlops_drift::io` |
 //! | `parquet` | `data` plus Parquet files |
 //! | `registry` | `load_from_registry`: fetch a registry version's verified artifacts and load the predictor its format names |
+//! | `http` | `http::router` / `http::serve`: the Open Inference Protocol v2 REST API and the admin API over a `deploy::ModelSet` (axum, tokio) |
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![cfg_attr(
@@ -67,6 +68,8 @@ pub mod deploy;
 mod engine;
 mod error;
 mod feedforward;
+#[cfg(feature = "http")]
+pub mod http;
 mod metrics;
 #[cfg(feature = "onnx")]
 mod onnx;

@@ -1,0 +1,808 @@
+//! The Open Inference Protocol v2 REST API (KServe, Triton, MLServer) over a [`ModelSet`], with
+//! an admin API for the deployments' rollouts (feature `http`).
+//!
+//! [`router`] builds an [`axum::Router`] an application can mount or serve; [`serve`] runs it
+//! on a listener with graceful shutdown.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v2/health/live` | 200 while the process runs |
+//! | `GET /v2/health/ready` | 200 when serving; 503 once shutdown starts, or with no model loaded |
+//! | `GET /v2` | server metadata |
+//! | `GET /v2/models/{name}[/versions/{version}]` | model metadata: versions, inputs, outputs (`-1`: free dimension) |
+//! | `GET /v2/models/{name}[/versions/{version}]/ready` | 200 `{"name","ready":true}`, 404 when not loaded |
+//! | `POST /v2/models/{name}/infer` | inference routed by the deployment's strategy; header `x-mlops-routing-key` is the sticky A/B key |
+//! | `POST /v2/models/{name}/versions/{version}/infer` | inference on one loaded version, whatever the strategy |
+//! | `GET /metrics` | [`Metrics::encode`] (OpenMetrics text) |
+//! | `GET /v2/admin/models/{name}` | [`Deployment::status`] |
+//! | `GET /v2/admin/models/{name}/events` | [`Deployment::events`] |
+//! | `PUT /v2/admin/models/{name}/strategy` | body: a [`Strategy`] (`{"mode":"canary","weight":0.1}`) → the event |
+//! | `PUT /v2/admin/models/{name}/policy` | body: a [`RolloutPolicy`] → the policy now in force |
+//! | `POST /v2/admin/models/{name}/promote`, `.../rollback` | optional body `{"reason":"..."}` → the event |
+//!
+//! Inference responses carry the header `x-mlops-arm` (`stable`, `candidate` or `previous`) and
+//! the answering version as `model_version`. Admin routes need `Authorization: Bearer <token>`
+//! ([`HttpConfig::with_admin_token`]; 401 with `WWW-Authenticate: Bearer` when missing or
+//! wrong, 403 when no token is configured); the actor recorded in events is the `x-mlops-actor`
+//! header (default `admin`).
+//!
+//! Every error is `{"error": "<message>"}` with a status from [`Error`]: invalid input, oversize
+//! request and invalid configuration 400, unknown model or version 404, state conflict 409,
+//! overload 503 with `Retry-After`, shutdown 503, deadline 504, model failures 500; a body over
+//! [`HttpConfig::max_body_bytes`] is 413, an unknown route 404, a wrong method 405.
+//!
+//! Inference runs on the engines' worker threads ([`Deployment::predict_async`]); admin
+//! operations that may block (they drop engines and run event hooks) run on tokio's blocking
+//! pool. Request bodies are parsed without an intermediate JSON tree (large bodies on the
+//! blocking pool too).
+//!
+//! [`Strategy`]: crate::deploy::Strategy
+//! [`RolloutPolicy`]: crate::deploy::RolloutPolicy
+//! [`Deployment::status`]: crate::deploy::Deployment::status
+//! [`Deployment::events`]: crate::deploy::Deployment::events
+//! [`Deployment::predict_async`]: crate::deploy::Deployment::predict_async
+//!
+//! ```no_run
+//! use mlops_serve::deploy::ModelSet;
+//! use mlops_serve::http::{router, serve, HttpConfig};
+//! use mlops_serve::Metrics;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let metrics = Metrics::new(); // build every engine `with_metrics(metrics.clone())`
+//! let models = ModelSet::new(); // insert deployments, now or later
+//! let app = router(models, HttpConfig::new(metrics).with_admin_token("s3cret"));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! serve(listener, app, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+
+mod admin;
+mod oip;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Router};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::deploy::{Deployment, ModelSet, RouteOptions};
+use crate::engine::RequestOptions;
+use crate::error::Error;
+use crate::metrics::Metrics;
+
+/// Request header carrying the sticky A/B routing key (a user or session id).
+pub const ROUTING_KEY_HEADER: &str = "x-mlops-routing-key";
+/// Response header naming the arm that answered (`stable`, `candidate`, `previous`).
+pub const ARM_HEADER: &str = "x-mlops-arm";
+/// Admin request header naming who acts (recorded in deployment events; default `admin`).
+pub const ACTOR_HEADER: &str = "x-mlops-actor";
+/// Content type of `GET /metrics`.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Bodies above this size are parsed on tokio's blocking pool rather than on a runtime thread.
+const PARSE_INLINE_MAX: usize = 64 * 1024;
+
+/// Whether a server still takes traffic: `GET /v2/health/ready` answers 503 once
+/// [`Readiness::start_draining`] has been called. Cheap to clone; clones share the flag.
+///
+/// [`serve`] flips a readiness of its own when its shutdown future resolves, so a router run by
+/// [`serve`] needs nothing more. An application that runs the router on its own server keeps a
+/// clone of [`HttpConfig::readiness`] and calls [`Readiness::start_draining`] when it begins to
+/// shut down.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    draining: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// A readiness that reports ready.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// From now on, readiness reports 503 (irreversible).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Readiness::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
+
+/// Settings of the HTTP layer: `HttpConfig::new(metrics).with_admin_token(token)`.
+#[derive(Clone)]
+pub struct HttpConfig {
+    admin_token: Option<String>,
+    metrics: Metrics,
+    max_body_bytes: usize,
+    request_timeout: Option<Duration>,
+    readiness: Readiness,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("readiness", &self.readiness)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpConfig {
+    /// Default [`HttpConfig::max_body_bytes`]: 16 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
+
+    /// Serves `GET /metrics` from `metrics` (the registry the deployments' engines record into:
+    /// build them `with_metrics(metrics.clone())`); admin API disabled, 16 MiB body limit, no
+    /// request timeout beyond the engines' own.
+    pub fn new(metrics: Metrics) -> Self {
+        Self {
+            admin_token: None,
+            metrics,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            request_timeout: None,
+            readiness: Readiness::new(),
+        }
+    }
+
+    /// Enables the admin API for requests bearing `token`. An empty (or all-whitespace) token
+    /// leaves the API disabled: it would otherwise match an empty credential.
+    pub fn with_admin_token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.admin_token = (!token.trim().is_empty()).then_some(token);
+        self
+    }
+
+    /// Largest request body accepted; larger ones get 413.
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Deadline for an inference request to start computing (overrides the engine's default);
+    /// a request still queued after it gets 504.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Shares a [`Readiness`] with the application (see there).
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
+    /// Whether the admin API is enabled.
+    pub fn admin_enabled(&self) -> bool {
+        self.admin_token.is_some()
+    }
+
+    /// The registry `GET /metrics` serves.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Largest request body accepted.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// The inference deadline, if any.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.request_timeout
+    }
+
+    /// The readiness `GET /v2/health/ready` reports.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+}
+
+/// How [`serve_with`] shuts down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// After the shutdown future resolves, how long to keep accepting connections while
+    /// readiness reports 503, so that load balancers (a Kubernetes Service) stop routing here
+    /// before the listener closes. Default 0: close at once.
+    pub drain_delay: Duration,
+}
+
+impl ServeOptions {
+    /// Sets [`ServeOptions::drain_delay`].
+    pub fn with_drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
+        self
+    }
+}
+
+/// The readiness of the [`serve`] call running a router, handed to it as a request extension.
+#[derive(Debug, Clone)]
+struct ServerReadiness(Readiness);
+
+/// [`serve_with`] with the default [`ServeOptions`]: when `shutdown` resolves, readiness turns
+/// 503, the listener closes, and the call returns once every in-flight request is answered and
+/// its connection closed (idle keep-alive connections close at once).
+///
+/// # Errors
+/// None today (accept errors are retried); the `io::Result` leaves room for listener setup
+/// errors.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, app, shutdown, ServeOptions::default()).await
+}
+
+/// Serves `app` (HTTP/1.1) on `listener` until `shutdown` resolves, then drains: readiness
+/// reports 503 from that moment, new connections are still accepted for
+/// [`ServeOptions::drain_delay`], then the listener closes and the call returns once every
+/// in-flight request has been answered.
+///
+/// # Errors
+/// None today (accept errors are retried); the `io::Result` leaves room for listener setup
+/// errors.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    let readiness = Readiness::new();
+    let app = app.layer(Extension(ServerReadiness(readiness.clone())));
+    let addr = listener.local_addr().ok();
+    let signal = async move {
+        shutdown.await;
+        readiness.start_draining();
+        tracing::info!(?addr, drain_delay = ?options.drain_delay, "shutting down: readiness is now 503");
+        if !options.drain_delay.is_zero() {
+            tokio::time::sleep(options.drain_delay).await;
+        }
+        tracing::info!(?addr, "listener closed; draining in-flight requests");
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await
+}
+
+/// The OIP v2 REST API and the admin API over `models` (see the [module docs](self)).
+/// Models inserted into or removed from `models` later are served or dropped at once.
+pub fn router(models: ModelSet, config: HttpConfig) -> Router {
+    let max_body = config.max_body_bytes;
+    let state = AppState {
+        inner: Arc::new(Shared {
+            token_digest: config.admin_token.as_deref().map(admin::digest),
+            models,
+            config,
+        }),
+    };
+    let admin = Router::new()
+        .route("/v2/admin/models/{name}", get(admin::status))
+        .route("/v2/admin/models/{name}/events", get(admin::events))
+        .route("/v2/admin/models/{name}/strategy", put(admin::strategy))
+        .route("/v2/admin/models/{name}/policy", put(admin::policy))
+        .route("/v2/admin/models/{name}/promote", post(admin::promote))
+        .route("/v2/admin/models/{name}/rollback", post(admin::rollback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ));
+    Router::new()
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/v2", get(server_metadata))
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route("/v2/models/{name}/infer", post(infer))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(version_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(version_ready),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(infer_version),
+        )
+        .route("/metrics", get(metrics))
+        .merge(admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+#[derive(Clone)]
+struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    models: ModelSet,
+    config: HttpConfig,
+    /// SHA-256 of the admin token: comparing digests takes the same time whatever the tokens.
+    token_digest: Option<[u8; 32]>,
+}
+
+impl AppState {
+    fn deployment(&self, name: &str) -> Result<Deployment, ApiError> {
+        self.inner.models.get(name).ok_or_else(|| {
+            ApiError::from(Error::NotFound {
+                what: format!("model {name:?} is not served"),
+            })
+        })
+    }
+}
+
+/// An error response: `{"error": message}` with a status and, for overload, `Retry-After`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+/// The status an [`Error`] maps to.
+fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::InvalidInput { .. } | Error::TooLarge { .. } | Error::Config { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::Overloaded { .. } | Error::ShutDown => StatusCode::SERVICE_UNAVAILABLE,
+        Error::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = status_of(&e);
+        let retry_after_secs = e.retry_after().map(|d| {
+            let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            whole.max(1)
+        });
+        // Overload and shutdown are expected under load: only failures are warnings.
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::warn!(error = %e, "request failed");
+        } else {
+            tracing::debug!(error = %e, status = status.as_u16(), "request refused");
+        }
+        Self {
+            status,
+            message: e.to_string(),
+            retry_after_secs,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+        }
+        let mut r = json(
+            self.status,
+            &Body {
+                error: &self.message,
+            },
+        );
+        if let Some(s) = self.retry_after_secs {
+            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// A JSON response.
+fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a response");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                r#"{"error":"cannot encode the response"}"#,
+            )
+                .into_response()
+        }
+    }
+}
+
+/// [`Path`] whose rejection is a JSON [`ApiError`].
+struct PathParams<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::new(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// The raw body, bounded by [`HttpConfig::max_body_bytes`] (413 beyond), with JSON rejections.
+struct Body(Bytes);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(Self(b)),
+            Err(e) => Err(body_rejection(&e, state.inner.config.max_body_bytes)),
+        }
+    }
+}
+
+fn body_rejection(e: &BytesRejection, limit: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    } else {
+        ApiError::new(e.status(), e.body_text())
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+async fn live() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "live": true }))
+}
+
+async fn ready(State(s): State<AppState>, server: Option<Extension<ServerReadiness>>) -> Response {
+    let draining = s.inner.config.readiness.is_draining()
+        || server.is_some_and(|Extension(r)| r.0.is_draining());
+    if draining {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server is shutting down").into_response()
+    } else if s.inner.models.names().is_empty() {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no model is loaded").into_response()
+    } else {
+        json(StatusCode::OK, &serde_json::json!({ "ready": true }))
+    }
+}
+
+async fn server_metadata() -> Response {
+    json(
+        StatusCode::OK,
+        &oip::ServerMetadata {
+            name: "mlops-rs",
+            version: env!("CARGO_PKG_VERSION"),
+            extensions: [],
+        },
+    )
+}
+
+/// The loaded version `version` names, or 404.
+fn loaded_version(d: &Deployment, version: &str) -> Result<u64, ApiError> {
+    version
+        .parse::<u64>()
+        .ok()
+        .filter(|v| d.versions().iter().any(|(x, _)| x == v))
+        .ok_or_else(|| {
+            ApiError::from(Error::NotFound {
+                what: format!(
+                    "model {:?} version {version:?} is not loaded",
+                    d.name().as_str()
+                ),
+            })
+        })
+}
+
+fn metadata(d: &Deployment, versions: Vec<u64>) -> Response {
+    let sig = d.signature();
+    json(
+        StatusCode::OK,
+        &oip::ModelMetadata {
+            name: d.name().as_str(),
+            versions: versions.iter().map(u64::to_string).collect(),
+            platform: "mlops-rs",
+            inputs: oip::TensorMetadata::of(&sig.inputs),
+            outputs: oip::TensorMetadata::of(&sig.outputs),
+        },
+    )
+}
+
+async fn model_metadata(
+    State(s): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let d = s.deployment(&name)?;
+    let mut versions: Vec<u64> = d.versions().into_iter().map(|(v, _)| v).collect();
+    versions.sort_unstable();
+    Ok(metadata(&d, versions))
+}
+
+async fn version_metadata(
+    State(s): State<AppState>,
+    PathParams((name, version)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    let d = s.deployment(&name)?;
+    let v = loaded_version(&d, &version)?;
+    Ok(metadata(&d, vec![v]))
+}
+
+fn model_is_ready(name: &str) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "name": name, "ready": true }),
+    )
+}
+
+async fn model_ready(
+    State(s): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Response, ApiError> {
+    s.deployment(&name)?;
+    Ok(model_is_ready(&name))
+}
+
+async fn version_ready(
+    State(s): State<AppState>,
+    PathParams((name, version)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    let d = s.deployment(&name)?;
+    loaded_version(&d, &version)?;
+    Ok(model_is_ready(&name))
+}
+
+async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let text = s.inner.config.metrics.encode()?;
+    Ok((
+        StatusCode::OK,
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn infer(
+    State(s): State<AppState>,
+    PathParams(name): PathParams<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("infer", model = %name, version = tracing::field::Empty, arm = tracing::field::Empty);
+    run_infer(s, name, None, headers, body)
+        .instrument(span)
+        .await
+}
+
+async fn infer_version(
+    State(s): State<AppState>,
+    PathParams((name, version)): PathParams<(String, String)>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("infer", model = %name, version = %version, arm = tracing::field::Empty);
+    run_infer(s, name, Some(version), headers, body)
+        .instrument(span)
+        .await
+}
+
+async fn run_infer(
+    s: AppState,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let d = s.deployment(&name)?;
+    let version = match &version {
+        Some(v) => Some(loaded_version(&d, v)?),
+        None => None,
+    };
+    let request = if body.len() > PARSE_INLINE_MAX {
+        tokio::task::spawn_blocking(move || oip::parse_request(&body))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("request parser failed: {e}"),
+                )
+            })??
+    } else {
+        oip::parse_request(&body)?
+    };
+    if let Some(requested) = &request.outputs {
+        oip::check_requested(requested, &d.signature().outputs)?;
+    }
+    let key = header_str(&headers, ROUTING_KEY_HEADER)?.map(str::to_owned);
+    let options = RouteOptions {
+        key,
+        request: RequestOptions {
+            timeout: s.inner.config.request_timeout,
+            bypass_cache: false,
+        },
+    };
+    let inputs = oip::to_tensors(request.inputs)?;
+    let routed = match version {
+        None => d.predict_async(inputs, &options).await?,
+        Some(v) => d.predict_version_async(v, inputs, &options).await?,
+    };
+    let span = tracing::Span::current();
+    span.record("version", routed.model.version);
+    span.record("arm", routed.arm.as_str());
+    let outputs = match &request.outputs {
+        Some(requested) => requested
+            .iter()
+            .map(|r| match routed.outputs.get_key_value(&r.name) {
+                Some((n, t)) => Ok(oip::OutputTensor::new(n, t)),
+                None => Err(ApiError::from(Error::Model {
+                    model: name.clone(),
+                    version: routed.model.version,
+                    reason: format!("the model did not return output {:?}", r.name),
+                })),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => routed
+            .outputs
+            .iter()
+            .map(|(n, t)| oip::OutputTensor::new(n, t))
+            .collect(),
+    };
+    let mut r = json(
+        StatusCode::OK,
+        &oip::InferResponse {
+            model_name: d.name().as_str(),
+            model_version: routed.model.version.to_string(),
+            id: request.id.as_deref(),
+            outputs,
+        },
+    );
+    r.headers_mut().insert(
+        HeaderName::from_static(ARM_HEADER),
+        HeaderValue::from_static(routed.arm.as_str()),
+    );
+    Ok(r)
+}
+
+/// A header's value as text (`None` when absent).
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("header {name} is not visible ASCII"),
+                )
+            })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_statuses() {
+        let cases = [
+            (Error::invalid("x", "bad"), StatusCode::BAD_REQUEST),
+            (
+                Error::TooLarge {
+                    rows: 9,
+                    max_batch_size: 8,
+                },
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Error::Config {
+                    what: "w".into(),
+                    reason: "r".into(),
+                },
+                StatusCode::BAD_REQUEST,
+            ),
+            (Error::NotFound { what: "m".into() }, StatusCode::NOT_FOUND),
+            (Error::Conflict { reason: "r".into() }, StatusCode::CONFLICT),
+            (Error::ShutDown, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                Error::DeadlineExceeded {
+                    waited: Duration::from_millis(5),
+                },
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+            (
+                Error::ModelPanicked {
+                    model: "m".into(),
+                    version: 1,
+                    message: "boom".into(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::Incompatible { reason: "r".into() },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (e, status) in cases {
+            let api = ApiError::from(e);
+            assert_eq!(api.status, status, "{}", api.message);
+            assert_eq!(api.retry_after_secs, None);
+        }
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_at_least_one() {
+        for (hint, secs) in [
+            (Duration::from_millis(1), 1),
+            (Duration::from_millis(999), 1),
+            (Duration::from_secs(1), 1),
+            (Duration::from_millis(1001), 2),
+            (Duration::from_secs(7), 7),
+        ] {
+            let api = ApiError::from(Error::Overloaded {
+                queue_capacity: 4,
+                retry_after: hint,
+            });
+            assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(api.retry_after_secs, Some(secs), "{hint:?}");
+            let r = api.into_response();
+            assert_eq!(r.headers()[RETRY_AFTER], secs.to_string().as_str());
+        }
+    }
+}

@@ -1,0 +1,1281 @@
+//! The Open Inference Protocol v2 HTTP layer: every route through `tower::ServiceExt::oneshot`,
+//! and graceful shutdown and connection reuse over a real socket.
+#![cfg(feature = "http")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::Router;
+use mlops_core::{DType, Schema, Signature, TensorSpec};
+use mlops_serve::candle_core::{Device, Tensor as CandleTensor};
+use mlops_serve::deploy::{sticky_unit, Deployment, ModelSet, Strategy};
+use mlops_serve::http::{router, serve_with, HttpConfig, ServeOptions};
+use mlops_serve::{
+    EngineBuilder, Error, Metrics, ModelIdentity, ModulePredictor, Predictor, Result, Tensor,
+    Tensors,
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const TOKEN: &str = "s3cret-token";
+
+fn spec(name: &str, dtype: DType, shape: Vec<i64>) -> TensorSpec {
+    TensorSpec::new(name, dtype, shape)
+}
+
+/// `x: FP32 [-1, 1]` → `y: FP32 [-1, 1]`.
+fn sig_xy() -> Signature {
+    Signature {
+        inputs: Schema::new(vec![spec("x", DType::F32, vec![-1, 1])]),
+        outputs: Schema::new(vec![spec("y", DType::F32, vec![-1, 1])]),
+    }
+}
+
+/// A candle `Linear` without bias: `y = w·x`.
+fn linear(name: &str, version: u64, w: f32, metrics: &Metrics) -> mlops_serve::Engine {
+    let weight = CandleTensor::new(&[[w]], &Device::Cpu).unwrap();
+    let lin = mlops_serve::candle_nn::Linear::new(weight, None);
+    let p =
+        ModulePredictor::new(ModelIdentity::new(name, version).unwrap(), sig_xy(), lin).unwrap();
+    EngineBuilder::new(p.into_shared())
+        .with_metrics(metrics.clone())
+        .build()
+        .unwrap()
+}
+
+fn engine(p: impl Predictor + 'static, metrics: &Metrics) -> mlops_serve::Engine {
+    EngineBuilder::new(std::sync::Arc::new(p))
+        .with_metrics(metrics.clone())
+        .build()
+        .unwrap()
+}
+
+/// Fails every request (or panics, with `panic`).
+#[derive(Debug)]
+struct Failing {
+    id: ModelIdentity,
+    sig: Signature,
+    panic: bool,
+}
+
+impl Failing {
+    fn new(name: &str, panic: bool) -> Self {
+        Self {
+            id: ModelIdentity::new(name, 1).unwrap(),
+            sig: sig_xy(),
+            panic,
+        }
+    }
+}
+
+impl Predictor for Failing {
+    fn identity(&self) -> &ModelIdentity {
+        &self.id
+    }
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+    fn predict(&self, _: &Tensors) -> Result<Tensors> {
+        if self.panic {
+            panic!("the model panicked on purpose");
+        }
+        Err(Error::Model {
+            model: self.id.name.to_string(),
+            version: 1,
+            reason: "always fails".into(),
+        })
+    }
+}
+
+/// Two outputs: `y = 2·x`, `z = −x`.
+#[derive(Debug)]
+struct TwoOut {
+    id: ModelIdentity,
+    sig: Signature,
+}
+
+impl Predictor for TwoOut {
+    fn identity(&self) -> &ModelIdentity {
+        &self.id
+    }
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+    fn predict(&self, inputs: &Tensors) -> Result<Tensors> {
+        let x = &inputs["x"];
+        let v = x.as_f32().unwrap_or_default();
+        let shape = x.shape().to_vec();
+        Ok(Tensors::from([
+            (
+                "y".to_owned(),
+                Tensor::f32(shape.clone(), v.iter().map(|a| 2.0 * a).collect())?,
+            ),
+            (
+                "z".to_owned(),
+                Tensor::f32(shape, v.iter().map(|a| -a).collect())?,
+            ),
+        ]))
+    }
+}
+
+/// Returns its input `x` as `y`, any dtype, shape `[-1, -1]`.
+#[derive(Debug)]
+struct Echo {
+    id: ModelIdentity,
+    sig: Signature,
+}
+
+impl Echo {
+    fn new(name: &str, dtype: DType) -> Self {
+        Self {
+            id: ModelIdentity::new(name, 1).unwrap(),
+            sig: Signature {
+                inputs: Schema::new(vec![spec("x", dtype, vec![-1, -1])]),
+                outputs: Schema::new(vec![spec("y", dtype, vec![-1, -1])]),
+            },
+        }
+    }
+}
+
+impl Predictor for Echo {
+    fn identity(&self) -> &ModelIdentity {
+        &self.id
+    }
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+    fn predict(&self, inputs: &Tensors) -> Result<Tensors> {
+        Ok(Tensors::from([("y".to_owned(), inputs["x"].clone())]))
+    }
+}
+
+/// `y = 2·x`, but each call first reports that it started and then waits for the test to
+/// release it (at most 10 s, then it fails).
+#[derive(Debug)]
+struct Gated {
+    id: ModelIdentity,
+    sig: Signature,
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
+
+struct Gate {
+    started: tokio::sync::mpsc::UnboundedReceiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+impl Gate {
+    async fn wait_started(&mut self) {
+        tokio::time::timeout(Duration::from_secs(10), self.started.recv())
+            .await
+            .expect("the model never started")
+            .unwrap();
+    }
+    fn release(&self) {
+        self.release.send(()).unwrap();
+    }
+}
+
+fn gated(name: &str) -> (Gated, Gate) {
+    let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
+    let (rtx, rrx) = mpsc::channel();
+    (
+        Gated {
+            id: ModelIdentity::new(name, 1).unwrap(),
+            sig: sig_xy(),
+            started: stx,
+            release: Mutex::new(rrx),
+        },
+        Gate {
+            started: srx,
+            release: rtx,
+        },
+    )
+}
+
+impl Predictor for Gated {
+    fn identity(&self) -> &ModelIdentity {
+        &self.id
+    }
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+    fn predict(&self, inputs: &Tensors) -> Result<Tensors> {
+        let _ = self.started.send(());
+        let released = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+        if released.is_err() {
+            return Err(Error::Model {
+                model: "gated".into(),
+                version: 1,
+                reason: "never released".into(),
+            });
+        }
+        let x = &inputs["x"];
+        let v: Vec<f32> = x
+            .as_f32()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| 2.0 * a)
+            .collect();
+        Ok(Tensors::from([(
+            "y".to_owned(),
+            Tensor::f32(x.shape().to_vec(), v)?,
+        )]))
+    }
+}
+
+/// Model `m`: stable v1 (`y = 2·x`) and candidate v2 (`y = 3·x`) as a canary at weight 0.
+struct Fx {
+    app: Router,
+    models: ModelSet,
+    metrics: Metrics,
+    m: Deployment,
+}
+
+fn fixture_with(config: impl FnOnce(HttpConfig) -> HttpConfig) -> Fx {
+    let metrics = Metrics::new();
+    let m = Deployment::new(linear("m", 1, 2.0, &metrics)).unwrap();
+    m.set_candidate(
+        linear("m", 2, 3.0, &metrics),
+        Strategy::Canary { weight: 0.0 },
+        "test",
+    )
+    .unwrap();
+    let models = ModelSet::new();
+    models.insert(m.clone());
+    let app = router(models.clone(), config(HttpConfig::new(metrics.clone())));
+    Fx {
+        app,
+        models,
+        metrics,
+        m,
+    }
+}
+
+fn fixture() -> Fx {
+    fixture_with(|c| c.with_admin_token(TOKEN))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn error(&self) -> &str {
+        self.body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message in {}", self.body))
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Body::from(body.to_owned())).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(app: &Router, uri: &str) -> Reply {
+    call(app, "GET", uri, "", &[]).await
+}
+
+async fn post(app: &Router, uri: &str, body: &Value) -> Reply {
+    call(app, "POST", uri, &body.to_string(), &[]).await
+}
+
+async fn admin(app: &Router, method: &str, uri: &str, body: &str) -> Reply {
+    let auth = format!("Bearer {TOKEN}");
+    call(
+        app,
+        method,
+        uri,
+        body,
+        &[("authorization", &auth), ("x-mlops-actor", "alice")],
+    )
+    .await
+}
+
+/// An infer request with one FP32 input `x` of shape `[n, 1]`.
+fn xs(values: &[f32]) -> Value {
+    json!({"inputs": [{"name": "x", "shape": [values.len(), 1], "datatype": "FP32", "data": values}]})
+}
+
+fn output<'a>(reply: &'a Reply, name: &str) -> &'a Value {
+    reply.body["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no output {name} in {}", reply.body))
+}
+
+#[tokio::test]
+async fn health_and_server_metadata() {
+    let fx = fixture();
+    let r = get(&fx.app, "/v2/health/live").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = get(&fx.app, "/v2/health/ready").await;
+    assert_eq!(
+        (r.status, &r.body),
+        (StatusCode::OK, &json!({"ready": true}))
+    );
+    let r = get(&fx.app, "/v2").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body,
+        json!({"name": "mlops-rs", "version": env!("CARGO_PKG_VERSION"), "extensions": []})
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+
+    // No model loaded: not ready.
+    fx.models.remove("m");
+    let r = get(&fx.app, "/v2/health/ready").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.error().contains("no model"), "{}", r.body);
+    assert_eq!(get(&fx.app, "/v2/health/live").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn readiness_follows_the_configured_handle() {
+    let readiness = mlops_serve::http::Readiness::new();
+    let fx = fixture_with(|c| c.with_readiness(readiness.clone()));
+    assert_eq!(
+        get(&fx.app, "/v2/health/ready").await.status,
+        StatusCode::OK
+    );
+    readiness.start_draining();
+    let r = get(&fx.app, "/v2/health/ready").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error(), "server is shutting down");
+    // Liveness and inference still work while draining.
+    assert_eq!(get(&fx.app, "/v2/health/live").await.status, StatusCode::OK);
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn model_metadata_and_readiness() {
+    let fx = fixture();
+    let io = json!([{"name": "x", "datatype": "FP32", "shape": [-1, 1]}]);
+    let r = get(&fx.app, "/v2/models/m").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body,
+        json!({
+            "name": "m",
+            "versions": ["1", "2"],
+            "platform": "mlops-rs",
+            "inputs": io,
+            "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 1]}],
+        })
+    );
+    let r = get(&fx.app, "/v2/models/m/versions/2").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["versions"], json!(["2"]));
+    assert_eq!(r.body["inputs"], io);
+
+    for uri in [
+        "/v2/models/nope",
+        "/v2/models/m/versions/3",
+        "/v2/models/m/versions/abc",
+        "/v2/models/nope/ready",
+        "/v2/models/m/versions/3/ready",
+        "/v2/models/nope/versions/1/ready",
+    ] {
+        let r = get(&fx.app, uri).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(r.error().contains("not"), "{uri}: {}", r.body);
+    }
+
+    let r = get(&fx.app, "/v2/models/m/ready").await;
+    assert_eq!(
+        (r.status, r.body),
+        (StatusCode::OK, json!({"name": "m", "ready": true}))
+    );
+    let r = get(&fx.app, "/v2/models/m/versions/1/ready").await;
+    assert_eq!(
+        (r.status, r.body),
+        (StatusCode::OK, json!({"name": "m", "ready": true}))
+    );
+}
+
+#[tokio::test]
+async fn infer_returns_exact_values_with_id_and_arm() {
+    let fx = fixture();
+    let mut body = xs(&[1.0, 2.5, -3.0]);
+    body["id"] = json!("req-42");
+    body["parameters"] = json!({"anything": [1, 2]});
+    let r = post(&fx.app, "/v2/models/m/infer", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({
+            "model_name": "m",
+            "model_version": "1",
+            "id": "req-42",
+            "outputs": [{"name": "y", "shape": [3, 1], "datatype": "FP32", "data": [2.0, 5.0, -6.0]}],
+        })
+    );
+    assert_eq!(r.header("x-mlops-arm"), Some("stable"));
+
+    // Without an id, none is echoed.
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.get("id").is_none(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn nested_data_equals_flat_data() {
+    let fx = fixture();
+    let nested = json!({"inputs": [{"name": "x", "shape": [3, 1], "datatype": "FP32", "data": [[1], [2], [3]]}]});
+    let r = post(&fx.app, "/v2/models/m/infer", &nested).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(output(&r, "y")["data"], json!([2.0, 4.0, 6.0]));
+    let flat = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0, 2.0, 3.0])).await;
+    assert_eq!(flat.body, r.body);
+}
+
+#[tokio::test]
+async fn outputs_filter_returns_only_what_was_asked() {
+    let metrics = Metrics::new();
+    let two = TwoOut {
+        id: ModelIdentity::new("two", 1).unwrap(),
+        sig: Signature {
+            inputs: Schema::new(vec![spec("x", DType::F32, vec![-1, 1])]),
+            outputs: Schema::new(vec![
+                spec("y", DType::F32, vec![-1, 1]),
+                spec("z", DType::F32, vec![-1, 1]),
+            ]),
+        },
+    };
+    let models = ModelSet::new();
+    models.insert(Deployment::new(engine(two, &metrics)).unwrap());
+    let app = router(models, HttpConfig::new(metrics));
+
+    let r = post(&app, "/v2/models/two/infer", &xs(&[1.0, 2.0])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["outputs"].as_array().unwrap().len(), 2);
+    assert_eq!(output(&r, "y")["data"], json!([2.0, 4.0]));
+    assert_eq!(output(&r, "z")["data"], json!([-1.0, -2.0]));
+
+    let mut body = xs(&[1.0, 2.0]);
+    body["outputs"] = json!([{"name": "z"}]);
+    let r = post(&app, "/v2/models/two/infer", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["outputs"],
+        json!([{"name": "z", "shape": [2, 1], "datatype": "FP32", "data": [-1.0, -2.0]}])
+    );
+
+    body["outputs"] = json!([{"name": "w"}]);
+    let r = post(&app, "/v2/models/two/infer", &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("\"w\""), "{}", r.body);
+}
+
+#[tokio::test]
+async fn canary_weight_decides_arm_and_version() {
+    let fx = fixture();
+    // Weight 0: the stable v1 (y = 2x) answers.
+    for _ in 0..5 {
+        let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+        assert_eq!(r.header("x-mlops-arm"), Some("stable"));
+        assert_eq!(r.body["model_version"], "1");
+        assert_eq!(output(&r, "y")["data"], json!([2.0]));
+    }
+    fx.m.set_strategy(Strategy::Canary { weight: 1.0 }, "test")
+        .unwrap();
+    for _ in 0..5 {
+        let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+        assert_eq!(r.header("x-mlops-arm"), Some("candidate"));
+        assert_eq!(r.body["model_version"], "2");
+        assert_eq!(output(&r, "y")["data"], json!([3.0]));
+    }
+}
+
+#[tokio::test]
+async fn ab_routing_key_is_sticky() {
+    let fx = fixture();
+    fx.m.set_strategy(Strategy::AbTest { weight: 0.5 }, "test")
+        .unwrap();
+    let mut arms = std::collections::BTreeSet::new();
+    for i in 0..16 {
+        let key = format!("user-{i}");
+        let expected = if sticky_unit(&key, 2) < 0.5 {
+            "candidate"
+        } else {
+            "stable"
+        };
+        arms.insert(expected);
+        for _ in 0..2 {
+            let r = call(
+                &fx.app,
+                "POST",
+                "/v2/models/m/infer",
+                &xs(&[1.0]).to_string(),
+                &[("x-mlops-routing-key", &key)],
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert_eq!(r.header("x-mlops-arm"), Some(expected), "{key}");
+        }
+    }
+    assert_eq!(arms.len(), 2, "16 keys should land on both arms");
+}
+
+#[tokio::test]
+async fn version_addressed_infer_ignores_the_strategy() {
+    let fx = fixture();
+    let r = post(&fx.app, "/v2/models/m/versions/2/infer", &xs(&[2.0])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.header("x-mlops-arm"), Some("candidate"));
+    assert_eq!(r.body["model_version"], "2");
+    assert_eq!(output(&r, "y")["data"], json!([6.0]));
+    let r = post(&fx.app, "/v2/models/m/versions/1/infer", &xs(&[2.0])).await;
+    assert_eq!(r.header("x-mlops-arm"), Some("stable"));
+    assert_eq!(output(&r, "y")["data"], json!([4.0]));
+
+    for uri in [
+        "/v2/models/m/versions/3/infer",
+        "/v2/models/m/versions/x/infer",
+        "/v2/models/nope/infer",
+        "/v2/models/nope/versions/1/infer",
+    ] {
+        let r = post(&fx.app, uri, &xs(&[2.0])).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(r.body["error"].is_string(), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let fx = fixture();
+    let r = get(&fx.app, "/v2/nowhere").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error(), "no such route");
+    let r = get(&fx.app, "/v2/models/m/infer").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.body["error"].is_string());
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400_with_a_message() {
+    let fx = fixture();
+    let infer = "/v2/models/m/infer";
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("bad JSON", "{\"inputs\": [".into(), "invalid request body"),
+        ("not an object", "[1, 2]".into(), "invalid request body"),
+        ("missing inputs", json!({"id": "a"}).to_string(), "missing field `inputs`"),
+        (
+            "inputs of the wrong type",
+            json!({"inputs": {"x": 1}}).to_string(),
+            "invalid request body",
+        ),
+        (
+            "shape of the wrong type",
+            json!({"inputs": [{"name": "x", "shape": "1,1", "datatype": "FP32", "data": [1]}]})
+                .to_string(),
+            "invalid request body",
+        ),
+        (
+            "missing datatype",
+            json!({"inputs": [{"name": "x", "shape": [1, 1], "data": [1]}]}).to_string(),
+            "missing field `datatype`",
+        ),
+        (
+            "unsupported datatype",
+            json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "BOOL", "data": [true]}]})
+                .to_string(),
+            "invalid input \"x\": datatype \"BOOL\" is not supported",
+        ),
+        (
+            "unknown datatype",
+            json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FLOAT", "data": [1]}]})
+                .to_string(),
+            "invalid input \"x\": datatype \"FLOAT\"",
+        ),
+        (
+            "shape product differs from the element count",
+            json!({"inputs": [{"name": "x", "shape": [2, 1], "datatype": "FP32", "data": [1, 2, 3]}]})
+                .to_string(),
+            "invalid input \"x\": shape [2, 1] needs 2 elements, data has 3",
+        ),
+        (
+            "wrong feature count",
+            json!({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]})
+                .to_string(),
+            "invalid input \"x\"",
+        ),
+        (
+            "NaN as a string",
+            json!({"inputs": [{"name": "x", "shape": [2, 1], "datatype": "FP32", "data": [1, "NaN"]}]})
+                .to_string(),
+            "invalid input \"x\": data element 1 is a string, not a number",
+        ),
+        (
+            "NaN literal",
+            r#"{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [NaN]}]}"#
+                .into(),
+            "invalid request body",
+        ),
+        (
+            "fractional INT64",
+            json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "INT64", "data": [1.5]}]})
+                .to_string(),
+            "invalid input \"x\": data element 0 (1.5) is not a valid INT64 value",
+        ),
+        (
+            "FP32 out of range",
+            json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1e39]}]})
+                .to_string(),
+            "invalid input \"x\": data element 0 (1000000000000000000000000000000000000000) is not a valid FP32 value",
+        ),
+        (
+            "unknown input",
+            json!({"inputs": [{"name": "q", "shape": [1, 1], "datatype": "FP32", "data": [1]}]})
+                .to_string(),
+            "invalid input \"q\"",
+        ),
+        (
+            "no inputs",
+            json!({"inputs": []}).to_string(),
+            "invalid input \"x\": missing",
+        ),
+        (
+            "FP64 where the model takes FP32",
+            json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1]}]})
+                .to_string(),
+            "invalid input \"x\": dtype FP64",
+        ),
+    ];
+    for (what, body, needle) in cases {
+        let r = call(&fx.app, "POST", infer, &body, &[]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {}", r.body);
+        assert!(
+            r.error().contains(needle),
+            "{what}: {:?} lacks {needle:?}",
+            r.error()
+        );
+    }
+    // The routing key must be text.
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(infer)
+        .body(Body::from(xs(&[1.0]).to_string()))
+        .unwrap();
+    req.headers_mut().insert(
+        "x-mlops-routing-key",
+        axum::http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+    );
+    let resp = fx.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // The server keeps serving.
+    let r = post(&fx.app, infer, &xs(&[1.0])).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn integer_datatypes_round_trip_exactly() {
+    let metrics = Metrics::new();
+    let models = ModelSet::new();
+    models.insert(Deployment::new(engine(Echo::new("ids", DType::I64), &metrics)).unwrap());
+    models.insert(Deployment::new(engine(Echo::new("bytes", DType::U8), &metrics)).unwrap());
+    models.insert(Deployment::new(engine(Echo::new("wide", DType::F64), &metrics)).unwrap());
+    let app = router(models, HttpConfig::new(metrics));
+
+    let big = 9_007_199_254_740_993_i64; // 2^53 + 1: not representable in f64
+    let body = json!({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "INT64", "data": [[big, -7], [0, i64::MIN]]}]});
+    let r = post(&app, "/v2/models/ids/infer", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["outputs"][0],
+        json!({"name": "y", "shape": [2, 2], "datatype": "INT64", "data": [big, -7, 0, i64::MIN]})
+    );
+
+    let body = json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "UINT8", "data": [0, 128, 255]}]});
+    let r = post(&app, "/v2/models/bytes/infer", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["outputs"][0]["data"], json!([0, 128, 255]));
+    assert_eq!(r.body["outputs"][0]["datatype"], "UINT8");
+    let body =
+        json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "UINT8", "data": [256]}]});
+    let r = post(&app, "/v2/models/bytes/infer", &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("\"x\""), "{}", r.body);
+
+    let body = json!({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [0.1, 1e300]}]});
+    let r = post(&app, "/v2/models/wide/infer", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["outputs"][0]["data"], json!([0.1, 1e300]));
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let fx = fixture_with(|c| c.with_max_body_bytes(1024));
+    let values = vec![1.0f32; 400];
+    let body = xs(&values);
+    assert!(body.to_string().len() > 1024);
+    let r = post(&fx.app, "/v2/models/m/infer", &body).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.error().contains("1024 bytes"), "{}", r.body);
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0; 10])).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn large_bodies_are_parsed_correctly() {
+    // 64 rows x 16 floats (parsed inline) and 64 x 2048 (over the inline-parse threshold).
+    let metrics = Metrics::new();
+    let models = ModelSet::new();
+    models.insert(Deployment::new(engine(Echo::new("echo", DType::F32), &metrics)).unwrap());
+    let app = router(models, HttpConfig::new(metrics));
+    for cols in [16usize, 2048] {
+        let values: Vec<f32> = (0..64 * cols).map(|i| i as f32 * 0.25).collect();
+        let rows: Vec<&[f32]> = values.chunks(cols).collect();
+        let body = json!({"id": "big", "inputs": [{"name": "x", "shape": [64, cols], "datatype": "FP32", "data": rows}]});
+        let r = post(&app, "/v2/models/echo/infer", &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["outputs"][0]["shape"], json!([64, cols]));
+        assert_eq!(r.body["outputs"][0]["data"], json!(values));
+        assert_eq!(r.body["id"], "big");
+    }
+    // More rows than one batch holds: 400.
+    let fx = fixture();
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0; 65])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.error().contains("exceeds max_batch_size 64"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_503_with_retry_after() {
+    let metrics = Metrics::new();
+    let (p, mut gate) = gated("slow");
+    let e = EngineBuilder::new(std::sync::Arc::new(p))
+        .with_metrics(metrics.clone())
+        .with_queue_capacity(1)
+        .with_max_batch_size(1)
+        .with_workers(1)
+        .build()
+        .unwrap();
+    let models = ModelSet::new();
+    models.insert(Deployment::new(e).unwrap());
+    let app = router(models, HttpConfig::new(metrics));
+
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { post(&app, "/v2/models/slow/infer", &xs(&[1.0])).await })
+    };
+    gate.wait_started().await; // the only worker is busy; the queue is empty
+
+    // Five at once: one fits in the queue, four are refused at once.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..5 {
+        let (app, tx) = (app.clone(), tx.clone());
+        tokio::spawn(async move {
+            let r = post(&app, "/v2/models/slow/infer", &xs(&[i as f32])).await;
+            let _ = tx.send(r);
+        });
+    }
+    for _ in 0..4 {
+        let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+        assert!(r.error().contains("overloaded"), "{}", r.body);
+        let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!(retry >= 1);
+    }
+    gate.release();
+    gate.release();
+    let r = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(output(&r, "y")["data"], json!([2.0]));
+    let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn failing_models_are_500_and_the_server_keeps_serving() {
+    let fx = fixture();
+    fx.models
+        .insert(Deployment::new(engine(Failing::new("bad", false), &fx.metrics)).unwrap());
+    fx.models
+        .insert(Deployment::new(engine(Failing::new("boom", true), &fx.metrics)).unwrap());
+    for _ in 0..2 {
+        let r = post(&fx.app, "/v2/models/bad/infer", &xs(&[1.0])).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.error().contains("always fails"), "{}", r.body);
+        let r = post(&fx.app, "/v2/models/boom/infer", &xs(&[1.0])).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.error().contains("panicked"), "{}", r.body);
+        let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(output(&r, "y")["data"], json!([2.0]));
+    }
+}
+
+#[tokio::test]
+async fn admin_needs_the_token() {
+    let fx = fixture();
+    let uri = "/v2/admin/models/m";
+    let r = get(&fx.app, uri).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert!(r.body["error"].is_string());
+    for auth in [
+        "Bearer wrong",
+        "Basic czNjcmV0LXRva2Vu",
+        "Bearer",
+        "s3cret-token",
+    ] {
+        let r = call(&fx.app, "GET", uri, "", &[("authorization", auth)]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    // Mutations are refused too, and change nothing.
+    let r = call(&fx.app, "POST", "/v2/admin/models/m/promote", "", &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(fx.m.stable_version().version, 1);
+
+    let r = admin(&fx.app, "GET", uri, "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["model"], "m");
+    assert_eq!(r.body["stable"]["version"], 1);
+    assert_eq!(r.body["candidate"]["version"], 2);
+    assert_eq!(
+        r.body["candidate"]["strategy"],
+        json!({"mode": "canary", "weight": 0.0})
+    );
+    // Scheme is case-insensitive.
+    let auth = format!("bearer {TOKEN}");
+    let r = call(&fx.app, "GET", uri, "", &[("authorization", &auth)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = admin(&fx.app, "GET", "/v2/admin/models/nope", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn admin_is_403_without_a_configured_token() {
+    for fx in [
+        fixture_with(|c| c),
+        fixture_with(|c| c.with_admin_token("  ")),
+    ] {
+        let r = admin(&fx.app, "GET", "/v2/admin/models/m", "").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.error(), "admin API disabled: no token configured");
+        let r = call(&fx.app, "POST", "/v2/admin/models/m/rollback", "", &[]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(fx.m.candidate().is_some());
+    }
+}
+
+#[tokio::test]
+async fn strategy_change_moves_traffic() {
+    let fx = fixture();
+    let r = admin(
+        &fx.app,
+        "PUT",
+        "/v2/admin/models/m/strategy",
+        r#"{"mode":"canary","weight":1.0}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["kind"], "strategy_changed");
+    assert_eq!(r.body["version"], 2);
+    assert_eq!(r.body["from"], json!({"mode": "canary", "weight": 0.0}));
+    assert_eq!(r.body["to"], json!({"mode": "canary", "weight": 1.0}));
+    assert_eq!(r.body["actor"], "alice");
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+    assert_eq!(r.header("x-mlops-arm"), Some("candidate"));
+    assert_eq!(r.body["model_version"], "2");
+
+    let r = admin(
+        &fx.app,
+        "PUT",
+        "/v2/admin/models/m/strategy",
+        r#"{"mode":"blue_green"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+    assert_eq!(r.header("x-mlops-arm"), Some("stable"));
+
+    for (body, status) in [
+        (r#"{"mode":"canary","weight":2.0}"#, StatusCode::BAD_REQUEST),
+        (r#"{"mode":"sideways"}"#, StatusCode::BAD_REQUEST),
+        (r#"{"mode":"canary""#, StatusCode::BAD_REQUEST),
+        ("", StatusCode::BAD_REQUEST),
+    ] {
+        let r = admin(&fx.app, "PUT", "/v2/admin/models/m/strategy", body).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert!(r.body["error"].is_string());
+    }
+    assert_eq!(fx.m.candidate().unwrap().1, Strategy::BlueGreen);
+}
+
+#[tokio::test]
+async fn promote_and_rollback_are_events() {
+    let fx = fixture();
+    let r = admin(
+        &fx.app,
+        "POST",
+        "/v2/admin/models/m/promote",
+        r#"{"reason":"looks good"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["kind"], "promoted");
+    assert_eq!(
+        (r.body["from"].clone(), r.body["to"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(r.body["actor"], "alice");
+    assert_eq!(r.body["reason"], "looks good");
+    assert_eq!(r.body["automatic"], false);
+    assert_eq!(r.body["model"], "m");
+
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+    assert_eq!(r.header("x-mlops-arm"), Some("stable"));
+    assert_eq!(r.body["model_version"], "2");
+    // The old stable version is kept loaded as previous and still addressable.
+    let r = post(&fx.app, "/v2/models/m/versions/1/infer", &xs(&[1.0])).await;
+    assert_eq!(r.header("x-mlops-arm"), Some("previous"));
+
+    // No candidate left: promoting again is a conflict.
+    let r = admin(&fx.app, "POST", "/v2/admin/models/m/promote", "").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.error().contains("no candidate"), "{}", r.body);
+
+    // Rollback without a body uses the default reason; the actor defaults to "admin".
+    let auth = format!("Bearer {TOKEN}");
+    let r = call(
+        &fx.app,
+        "POST",
+        "/v2/admin/models/m/rollback",
+        "",
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["kind"], "rolled_back");
+    assert_eq!(
+        (r.body["from"].clone(), r.body["to"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(r.body["actor"], "admin");
+    assert_eq!(r.body["reason"], "rolled back through the admin API");
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+    assert_eq!(r.body["model_version"], "1");
+
+    let r = admin(&fx.app, "POST", "/v2/admin/models/m/rollback", "").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = admin(&fx.app, "POST", "/v2/admin/models/m/rollback", "{not json").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = admin(&fx.app, "GET", "/v2/admin/models/m/events", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let kinds: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["candidate_set", "promoted", "rolled_back"]);
+    let seqs: Vec<u64> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn policy_is_replaced() {
+    let fx = fixture();
+    let r = admin(
+        &fx.app,
+        "PUT",
+        "/v2/admin/models/m/policy",
+        r#"{"min_requests": 50, "max_error_rate": 0.05, "steps": [0.1, 0.5, 1.0], "interval_ms": 2000}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["min_requests"], 50);
+    assert_eq!(r.body["steps"], json!([0.1, 0.5, 1.0]));
+    let p = fx.m.policy();
+    assert_eq!((p.min_requests, p.max_error_rate), (50, 0.05));
+    assert_eq!(p.interval, Duration::from_secs(2));
+
+    let r = admin(
+        &fx.app,
+        "PUT",
+        "/v2/admin/models/m/policy",
+        r#"{"max_error_rate": 7}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("max_error_rate"), "{}", r.body);
+    assert_eq!(fx.m.policy().min_requests, 50);
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_text() {
+    let fx = fixture();
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[1.0])).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = get(&fx.app, "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = r.body.as_str().unwrap();
+    assert!(text.contains("mlops_serve_routed_requests"), "{text}");
+    assert!(
+        text.contains(r#"mlops_serve_routed_requests_total{model="m",arm="stable",version="1"} 1"#),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+}
+
+// ---- over a real socket ----------------------------------------------------------------------
+
+struct Raw {
+    status: u16,
+    body: String,
+}
+
+/// One HTTP/1.1 exchange on `stream` (keep-alive unless `close`).
+fn exchange(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    body: &str,
+    close: bool,
+) -> std::io::Result<Raw> {
+    let connection = if close { "close" } else { "keep-alive" };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()?;
+    let mut reader = BufReader::new(&*stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+    }
+    let mut buf = vec![0; length];
+    reader.read_exact(&mut buf)?;
+    Ok(Raw {
+        status,
+        body: String::from_utf8(buf).unwrap(),
+    })
+}
+
+fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    Ok(s)
+}
+
+fn once(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Result<Raw> {
+    exchange(&mut connect(addr)?, method, path, body, true)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_in_flight_requests_and_readiness_turns_503() {
+    let metrics = Metrics::new();
+    let (p, mut gate) = gated("slow");
+    let models = ModelSet::new();
+    models.insert(Deployment::new(engine(p, &metrics)).unwrap());
+    let app = router(models, HttpConfig::new(metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_with(
+        listener,
+        app,
+        async move {
+            let _ = stopped.await;
+        },
+        ServeOptions::default().with_drain_delay(Duration::from_secs(2)),
+    ));
+
+    let r = blocking(move || once(addr, "GET", "/v2/health/ready", "").unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let body =
+        json!({"inputs": [{"name": "x", "shape": [2, 1], "datatype": "FP32", "data": [1, 2]}]})
+            .to_string();
+    let in_flight =
+        tokio::task::spawn_blocking(move || once(addr, "POST", "/v2/models/slow/infer", &body));
+    gate.wait_started().await;
+    stop.send(()).unwrap();
+
+    // During the drain delay the listener still accepts, and readiness says 503.
+    let saw_503 = blocking(move || {
+        for _ in 0..500 {
+            match once(addr, "GET", "/v2/health/ready", "") {
+                Ok(r) if r.status == 503 => {
+                    assert!(r.body.contains("shutting down"), "{}", r.body);
+                    return true;
+                }
+                Ok(r) => assert_eq!(r.status, 200, "{}", r.body),
+                Err(_) => return false,
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    })
+    .await;
+    assert!(saw_503, "readiness never reported 503 while draining");
+
+    // Then the listener closes, while the in-flight request still holds the server open.
+    let closed = blocking(move || {
+        (0..2000).any(|_| {
+            let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err();
+            if !refused {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            refused
+        })
+    })
+    .await;
+    assert!(closed, "the listener never closed");
+    assert!(
+        !server.is_finished(),
+        "serve returned with a request in flight"
+    );
+
+    gate.release();
+    let r = in_flight.await.unwrap().unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["outputs"][0]["data"], json!([2.0, 4.0]));
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve did not return after draining")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_body_does_not_break_the_connection_or_the_server() {
+    let metrics = Metrics::new();
+    let models = ModelSet::new();
+    models.insert(Deployment::new(linear("m", 1, 2.0, &metrics)).unwrap());
+    let app = router(models, HttpConfig::new(metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(mlops_serve::http::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+
+    blocking(move || {
+        let mut s = connect(addr).unwrap();
+        for bad in [
+            "{\"inputs\": [",
+            "\u{0}\u{1}garbage",
+            "{\"inputs\": [{\"name\": \"x\"}]}",
+        ] {
+            let r = exchange(&mut s, "POST", "/v2/models/m/infer", bad, false).unwrap();
+            assert_eq!(r.status, 400, "{}", r.body);
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            assert!(
+                v["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("invalid request body"),
+                "{v}"
+            );
+        }
+        // Same connection, next request succeeds.
+        let good = xs(&[1.5]).to_string();
+        let r = exchange(&mut s, "POST", "/v2/models/m/infer", &good, false).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["outputs"][0]["data"], json!([3.0]));
+        // And a fresh connection too.
+        let r = once(addr, "POST", "/v2/models/m/infer", &good).unwrap();
+        assert_eq!(r.status, 200);
+    })
+    .await;
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve did not return")
+        .unwrap()
+        .unwrap();
+}
