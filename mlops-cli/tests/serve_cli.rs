@@ -1,0 +1,550 @@
+//! `mlops serve` end to end: a real server process over a file registry, driven over HTTP.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mlops_core::{AliasName, ModelName};
+use mlops_registry::{Change, EventKind, FileRegistry, NewVersion, Registry};
+use mlops_serve::candle_core;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mlops");
+
+fn name() -> ModelName {
+    "scorer".parse().unwrap()
+}
+
+fn alias(a: &str) -> AliasName {
+    a.parse().unwrap()
+}
+
+/// Registers `y = w0·x0 + w1·x1` in the built-in feed-forward format.
+fn register(reg: &dyn Registry, dir: &Path, w: [f32; 2]) -> u64 {
+    let path = dir.join(format!("w-{}-{}.safetensors", w[0], w[1]));
+    let t = candle_core::Tensor::new(&[w], &candle_core::Device::Cpu).unwrap();
+    candle_core::safetensors::save(&HashMap::from([("w".to_owned(), t)]), &path).unwrap();
+    reg.register(
+        NewVersion::new(name())
+            .with_format("safetensors")
+            .with_artifact_bytes("model.safetensors", std::fs::read(&path).unwrap())
+            .with_artifact_bytes(
+                "spec.json",
+                br#"{"input": "x", "output": "y", "layers": [{"weight": "w"}]}"#.to_vec(),
+            ),
+    )
+    .unwrap()
+    .version
+    .version
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    banner: Value,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(store: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--store",
+            store.to_str().unwrap(),
+            "--model",
+            "scorer@production",
+        ])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--format",
+            "json",
+            "--poll-ms",
+            "50",
+        ])
+        .args(extra)
+        .env("MLOPS_TEST_TOKEN", "s3cret-token")
+        .env("MLOPS_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let banner: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(banner["event"], "listening");
+    let addr = banner["addr"].as_str().unwrap().to_owned();
+    Server {
+        child,
+        addr,
+        banner,
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}
+
+fn infer(addr: &str, x: [f32; 2]) -> Response {
+    let body = json!({"id": "req-1", "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": x}]});
+    http(
+        addr,
+        "POST",
+        "/v2/models/scorer/infer",
+        &[],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ci() -> Change {
+    Change::new("ci", "test")
+}
+
+const AUTH: (&str, &str) = ("Authorization", "Bearer s3cret-token");
+
+#[test]
+fn the_oip_contract_over_a_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reg");
+    let reg = FileRegistry::open(&store).unwrap();
+    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
+    reg.set_alias(&name(), &alias("production"), v1, &ci())
+        .unwrap();
+    let srv = start(&store, &["--admin-token-env", "MLOPS_TEST_TOKEN"]);
+    assert_eq!(srv.banner["stable_version"], 1);
+    assert_eq!(srv.banner["admin"], true);
+    let a = srv.addr.as_str();
+
+    assert_eq!(http(a, "GET", "/v2/health/live", &[], b"").status, 200);
+    assert_eq!(http(a, "GET", "/v2/health/ready", &[], b"").status, 200);
+    let meta = http(a, "GET", "/v2/models/scorer", &[], b"").json();
+    assert_eq!(meta["name"], "scorer");
+    assert_eq!(meta["versions"], json!(["1"]));
+    assert_eq!(meta["inputs"][0]["datatype"], "FP32");
+    assert_eq!(meta["inputs"][0]["shape"], json!([-1, 2]));
+    assert_eq!(
+        http(a, "GET", "/v2/models/scorer/ready", &[], b"").status,
+        200
+    );
+
+    let r = infer(a, [3.5, 9.0]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["x-mlops-arm"], "stable");
+    let v = r.json();
+    assert_eq!(v["model_name"], "scorer");
+    assert_eq!(v["model_version"], "1");
+    assert_eq!(v["id"], "req-1");
+    assert_eq!(v["outputs"][0]["name"], "y");
+    assert_eq!(v["outputs"][0]["data"], json!([3.5]));
+    // Addressed by version; unknown version, model and route.
+    let body = json!({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}]});
+    let r = http(
+        a,
+        "POST",
+        "/v2/models/scorer/versions/1/infer",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["outputs"][0]["data"], json!([1.0, 3.0]));
+    for path in [
+        "/v2/models/scorer/versions/9/infer",
+        "/v2/models/nope/infer",
+    ] {
+        let r = http(a, "POST", path, &[], body.to_string().as_bytes());
+        assert_eq!(r.status, 404, "{path}");
+        assert!(r.json()["error"].is_string());
+    }
+    assert_eq!(http(a, "GET", "/nowhere", &[], b"").status, 404);
+
+    // Malformed and schema-violating bodies: 400 naming the problem; the server keeps serving.
+    for (bad, needle) in [
+        (&b"{not json"[..], ""),
+        (br#"{"inputs": []}"#, ""),
+        (br#"{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}"#, "x"),
+        (br#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1]}]}"#, "x"),
+        (br#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, "NaN"]}]}"#, "x"),
+        (br#"{"inputs": [{"name": "z", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}"#, ""),
+        (&[0xff, 0xfe, 0x00][..], ""),
+    ] {
+        let r = http(a, "POST", "/v2/models/scorer/infer", &[], bad);
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(bad));
+        let msg = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(msg.contains(needle), "{msg}");
+        assert_eq!(infer(a, [1.0, 0.0]).status, 200);
+    }
+
+    // Metrics.
+    let m = http(a, "GET", "/metrics", &[], b"");
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8(m.body).unwrap();
+    assert!(
+        text.contains(
+            "mlops_serve_routed_requests_total{model=\"scorer\",arm=\"stable\",version=\"1\"}"
+        ),
+        "{text}"
+    );
+
+    // Admin: refused without or with a wrong token; status with it; 409 with no candidate.
+    let r = http(a, "GET", "/v2/admin/models/scorer", &[], b"");
+    assert_eq!(r.status, 401);
+    assert!(r.headers["www-authenticate"].starts_with("Bearer"));
+    let wrong = ("Authorization", "Bearer nope");
+    assert_eq!(
+        http(a, "GET", "/v2/admin/models/scorer", &[wrong], b"").status,
+        401
+    );
+    let st = http(a, "GET", "/v2/admin/models/scorer", &[AUTH], b"");
+    assert_eq!(st.status, 200);
+    assert_eq!(st.json()["stable"]["version"], 1);
+    let r = http(
+        a,
+        "PUT",
+        "/v2/admin/models/scorer/strategy",
+        &[AUTH],
+        br#"{"mode": "canary", "weight": 0.5}"#,
+    );
+    assert_eq!(r.status, 409);
+}
+
+#[test]
+fn follows_aliases_and_rolls_back_a_faulty_canary_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reg");
+    let reg = FileRegistry::open(&store).unwrap();
+    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
+    let v2 = register(&reg, dir.path(), [2.0, 0.0]);
+    let bad = register(&reg, dir.path(), [3e38, 3e38]);
+    reg.set_alias(&name(), &alias("production"), v1, &ci())
+        .unwrap();
+    let srv = start(
+        &store,
+        &[
+            "--canary",
+            "scorer@canary",
+            "--canary-weight",
+            "50",
+            "--check-interval-ms",
+            "100",
+            "--min-requests",
+            "20",
+            "--failed-checks",
+            "2",
+        ],
+    );
+    let a = srv.addr.as_str();
+    assert_eq!(infer(a, [1.0, 0.0]).json()["model_version"], "1");
+
+    // The stable alias moves: the server follows, and no request fails meanwhile.
+    reg.set_alias(&name(), &alias("production"), v2, &ci())
+        .unwrap();
+    wait_until("v2 to serve", Duration::from_secs(10), || {
+        let r = infer(a, [1.0, 0.0]);
+        assert_eq!(r.status, 200);
+        r.json()["model_version"] == "2"
+    });
+    assert_eq!(
+        infer(a, [1.0, 0.0]).json()["outputs"][0]["data"],
+        json!([2.0])
+    );
+
+    // A faulty canary: the server deploys it, its failures fail the checks, and it is rolled
+    // back with the canary alias removed in the registry.
+    reg.set_alias(&name(), &alias("canary"), bad, &ci())
+        .unwrap();
+    let (mut ok, mut failed) = (0, 0);
+    wait_until("the automatic rollback", Duration::from_secs(30), || {
+        let r = infer(a, [1.0, 2.0]);
+        match r.status {
+            200 => {
+                assert_eq!(r.json()["model_version"], "2");
+                ok += 1;
+            }
+            500 => {
+                let msg = r.json()["error"].as_str().unwrap().to_owned();
+                assert!(msg.contains("NaN or infinite"), "{msg}");
+                failed += 1;
+            }
+            other => panic!("status {other}"),
+        }
+        !reg.aliases(&name()).unwrap().contains_key(&alias("canary"))
+    });
+    assert!(failed > 0 && ok > 0, "ok {ok}, failed {failed}");
+    let last = reg.history(&name()).unwrap().pop().unwrap();
+    assert!(
+        matches!(last.kind, EventKind::AliasRemoved { .. }),
+        "{last:?}"
+    );
+    assert_eq!(last.change.who, "controller");
+    assert!(
+        last.change.reason.contains("automatic rollback"),
+        "{}",
+        last.change.reason
+    );
+    for _ in 0..30 {
+        let r = infer(a, [1.0, 2.0]);
+        assert_eq!(
+            (r.status, r.json()["model_version"].clone()),
+            (200, json!("2"))
+        );
+    }
+}
+
+#[test]
+fn admin_promotion_moves_the_registry_alias_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reg");
+    let reg = FileRegistry::open(&store).unwrap();
+    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
+    let v2 = register(&reg, dir.path(), [2.0, 0.0]);
+    reg.set_alias(&name(), &alias("production"), v1, &ci())
+        .unwrap();
+    reg.set_alias(&name(), &alias("canary"), v2, &ci()).unwrap();
+    let mut srv = start(
+        &store,
+        &[
+            "--canary",
+            "scorer@canary",
+            "--canary-weight",
+            "0",
+            "--admin-token-env",
+            "MLOPS_TEST_TOKEN",
+        ],
+    );
+    assert_eq!(srv.banner["candidate"]["version"], 2);
+    let a = srv.addr.clone();
+    let a = a.as_str();
+    for _ in 0..20 {
+        assert_eq!(infer(a, [1.0, 0.0]).json()["model_version"], "1");
+    }
+    // Full weight through the admin API: every answer comes from the candidate.
+    let r = http(
+        a,
+        "PUT",
+        "/v2/admin/models/scorer/strategy",
+        &[AUTH],
+        br#"{"mode": "canary", "weight": 1.0}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    for _ in 0..20 {
+        let r = infer(a, [1.0, 0.0]);
+        assert_eq!(r.headers["x-mlops-arm"], "candidate");
+        assert_eq!(r.json()["model_version"], "2");
+    }
+    let r = http(
+        a,
+        "POST",
+        "/v2/admin/models/scorer/promote",
+        &[AUTH, ("x-mlops-actor", "alice")],
+        br#"{"reason": "canary looked good"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["kind"], "promoted");
+    let aliases = reg.aliases(&name()).unwrap();
+    assert_eq!(aliases[&alias("production")], v2);
+    assert!(!aliases.contains_key(&alias("canary")));
+    let history = reg.history(&name()).unwrap();
+    assert!(history
+        .iter()
+        .any(|e| e.change.who == "alice" && e.change.reason == "canary looked good"));
+    let events = http(a, "GET", "/v2/admin/models/scorer/events", &[AUTH], b"").json();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["candidate_set", "strategy_changed", "promoted"]);
+
+    // SIGTERM: graceful shutdown, exit status 0, port closed.
+    let pid = srv.child.id() as libc::pid_t;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "server did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(a).is_err());
+}
+
+fn mlops(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_arguments_fail_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reg");
+    let reg = FileRegistry::open(&store).unwrap();
+    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
+    reg.set_alias(&name(), &alias("production"), v1, &ci())
+        .unwrap();
+    let s = store.to_str().unwrap();
+    let base = ["serve", "--store", s];
+    for (extra, env, needle) in [
+        (&["--model", "scorer/1"][..], &[][..], "alias"),
+        (&["--model", "Bad Name@x"], &[], "--model"),
+        (&["--model", "scorer@missing"], &[], "missing"),
+        (
+            &["--model", "scorer@production", "--canary", "other@canary"],
+            &[],
+            "must be a version of scorer",
+        ),
+        (
+            &[
+                "--model",
+                "scorer@production",
+                "--canary",
+                "scorer@production",
+            ],
+            &[],
+            "must differ",
+        ),
+        (
+            &[
+                "--model",
+                "scorer@production",
+                "--canary",
+                "scorer@c",
+                "--canary-weight",
+                "150",
+            ],
+            &[],
+            "percentage",
+        ),
+        (
+            &[
+                "--model",
+                "scorer@production",
+                "--admin-token-env",
+                "MLOPS_UNSET_VAR_XYZ",
+            ],
+            &[],
+            "unset or empty",
+        ),
+        (
+            &[
+                "--model",
+                "scorer@production",
+                "--admin-token-env",
+                "EMPTY_TOKEN",
+            ],
+            &[("EMPTY_TOKEN", " ")],
+            "unset or empty",
+        ),
+        (
+            &["--model", "scorer@production", "--addr", "256.0.0.1:1"],
+            &[],
+            "binding",
+        ),
+    ] {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = mlops(&args, env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+}
