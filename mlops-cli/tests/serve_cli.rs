@@ -548,3 +548,62 @@ fn bad_arguments_fail_with_a_clear_message() {
         assert!(err.contains(needle), "{extra:?}: {err}");
     }
 }
+
+#[test]
+fn serves_an_onnx_version_from_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reg");
+    let reg = FileRegistry::open(&store).unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../mlops-serve/tests/fixtures/mlp.onnx");
+    let v = reg
+        .register(
+            NewVersion::new(name())
+                .with_format("onnx")
+                .with_artifact_bytes("model.onnx", std::fs::read(fixture).unwrap()),
+        )
+        .unwrap()
+        .version
+        .version;
+    reg.set_alias(&name(), &alias("production"), v, &ci())
+        .unwrap();
+    let srv = start(&store, &[]);
+    let a = srv.addr.as_str();
+    let meta = http(a, "GET", "/v2/models/scorer", &[], b"").json();
+    assert_eq!(meta["inputs"][0]["name"], "input");
+    // X4 of tools/reference/serve_reference.py.
+    let body = json!({"inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP32",
+        "data": [[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.75, 3.0], [-2.0, 0.0, 0.1, -0.3]]}]});
+    let r = http(
+        a,
+        "POST",
+        "/v2/models/scorer/infer",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["outputs"][0]["name"], "probs");
+    assert_eq!(v["outputs"][0]["shape"], json!([3, 3]));
+    let got: Vec<f64> = v["outputs"][0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    // onnx.reference.ReferenceEvaluator(mlp.onnx).run(None, {"input": X4}) (serve_reference.py)
+    let want = [
+        0.00729917548596859,
+        0.08335840702056885,
+        0.9093424081802368,
+        0.2807985246181488,
+        0.4231069087982178,
+        0.2960945665836334,
+        0.26677313446998596,
+        0.17582200467586517,
+        0.5574048757553101,
+    ];
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-5, "{got:?}");
+    }
+}
