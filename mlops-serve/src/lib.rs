@@ -95,9 +95,9 @@ pub use predictor::{
 #[cfg(feature = "registry")]
 pub use registry::load_from_registry;
 pub use stream::{predict_stream, PredictionStream};
+pub use tensor::{Tensor, TensorData, Tensors};
 #[cfg(feature = "registry")]
 pub use watch::{RegistryDeployment, WatchConfig, WATCHER_ACTOR};
-pub use tensor::{Tensor, TensorData, Tensors};
 
 /// Re-exports of the candle crates this crate's API uses, so users need not match versions.
 pub use candle_core;
