@@ -226,9 +226,20 @@ fn inputs_are_validated_against_the_signature() {
     }
     assert!(p.calls().is_empty(), "no invalid input reached the model");
     assert_eq!(engine.snapshot().errors, 10);
-    // ...and passed through when the policy allows it.
+    // ...and passed through when the policy allows it; a non-finite *output* is still refused
+    // unless the output policy allows it too.
+    let lax_in = EngineBuilder::new(Probe::new(1, 0.0))
+        .with_non_finite(NonFinitePolicy::Allow)
+        .build()
+        .unwrap();
+    match lax_in.predict(one(f32::NAN)) {
+        Err(Error::Model { reason, .. }) => assert!(reason.contains("NaN or infinite"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(y(&lax_in.predict(one(2.0)).unwrap()), vec![2.0]);
     let lax = EngineBuilder::new(Probe::new(1, 0.0))
         .with_non_finite(NonFinitePolicy::Allow)
+        .with_non_finite_outputs(NonFinitePolicy::Allow)
         .build()
         .unwrap();
     assert!(y(&lax.predict(one(f32::NAN)).unwrap())[0].is_nan());
