@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use mlops_core::{AliasName, ModelRef, VersionSelector};
 use mlops_registry::Registry;
-use mlops_serve::deploy::{ModelSet, RolloutPolicy, Strategy};
+use mlops_serve::deploy::{DriftGuard, ModelSet, RolloutPolicy, Strategy};
 use mlops_serve::http::{router, serve_with, HttpConfig, ServeOptions};
 use mlops_serve::{EngineConfig, Metrics, RegistryDeployment, WatchConfig};
 
@@ -97,6 +97,14 @@ pub struct Args {
     /// Consecutive passed checks before the next step.
     #[arg(long, default_value_t = 3)]
     checks_per_step: u32,
+    /// Also fail a check when the candidate's predictions drift from the stable arm's: PSI of
+    /// one output column (OUTPUT or OUTPUT:COLUMN, e.g. `probs:1`) over the check window,
+    /// bins fitted on the stable arm's values.
+    #[arg(long, value_name = "OUTPUT[:COLUMN]")]
+    drift_guard: Option<String>,
+    /// PSI above which the drift guard fails a check (> 0.25 is the industry's "significant").
+    #[arg(long, default_value_t = 0.25)]
+    drift_max_psi: f64,
     /// Do not write promotions and rollbacks back to the registry aliases.
     #[arg(long)]
     no_write_back: bool,
@@ -179,7 +187,29 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
         .iter()
         .map(|&s| pct(s, "--steps"))
         .collect::<Result<Vec<f64>>>()?;
+    let drift = match &args.drift_guard {
+        None => None,
+        Some(spec) => {
+            let (output, column) = match spec.split_once(':') {
+                Some((o, c)) => (
+                    o,
+                    c.parse::<usize>().with_context(|| {
+                        format!("--drift-guard {spec:?}: column {c:?} is not a number")
+                    })?,
+                ),
+                None => (spec.as_str(), 0),
+            };
+            if output.is_empty() {
+                bail!("--drift-guard {spec:?}: give OUTPUT or OUTPUT:COLUMN");
+            }
+            Some(DriftGuard {
+                max_psi: args.drift_max_psi,
+                ..DriftGuard::new(output, column)
+            })
+        }
+    };
     let policy = RolloutPolicy {
+        drift,
         min_requests: args.min_requests,
         max_error_rate: args.max_error_rate,
         max_p99: Some(millis(args.max_p99_ms, "--max-p99-ms")?),
@@ -223,6 +253,26 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
     let watched = RegistryDeployment::start(registry, config)
         .with_context(|| format!("deploying {}", args.model))?;
     let deployment = watched.deployment().clone();
+    if let Some(g) = &deployment.policy().drift {
+        let outputs = &deployment.signature().outputs.fields;
+        match outputs.iter().find(|f| f.name == g.output) {
+            None => bail!(
+                "--drift-guard: the model has no output {:?} (outputs: {:?})",
+                g.output,
+                outputs.iter().map(|f| f.name.as_str()).collect::<Vec<_>>()
+            ),
+            Some(f) => {
+                let width: i64 = f.shape.iter().skip(1).product();
+                if width > 0 && g.column as i64 >= width {
+                    bail!(
+                        "--drift-guard: output {:?} has {width} columns, column {} does not exist",
+                        g.output,
+                        g.column
+                    );
+                }
+            }
+        }
+    }
     let models = ModelSet::new();
     models.insert(deployment.clone());
     let mut http = HttpConfig::new(metrics);

@@ -399,6 +399,8 @@ fn admin_promotion_moves_the_registry_alias_and_sigterm_exits_cleanly() {
             "0",
             "--admin-token-env",
             "MLOPS_TEST_TOKEN",
+            "--drift-guard",
+            "y:0",
         ],
     );
     assert_eq!(srv.banner["candidate"]["version"], 2);
@@ -437,6 +439,9 @@ fn admin_promotion_moves_the_registry_alias_and_sigterm_exits_cleanly() {
     assert!(history
         .iter()
         .any(|e| e.change.who == "alice" && e.change.reason == "canary looked good"));
+    let status = http(a, "GET", "/v2/admin/models/scorer", &[AUTH], b"").json();
+    assert_eq!(status["policy"]["drift"]["output"], "y");
+    assert_eq!(status["policy"]["drift"]["max_psi"], 0.25);
     let events = http(a, "GET", "/v2/admin/models/scorer/events", &[AUTH], b"").json();
     let kinds: Vec<&str> = events
         .as_array()
@@ -533,6 +538,32 @@ fn bad_arguments_fail_with_a_clear_message() {
             ],
             &[("EMPTY_TOKEN", " ")],
             "unset or empty",
+        ),
+        (
+            &["--model", "scorer@production", "--drift-guard", "nope"],
+            &[],
+            "no output \"nope\"",
+        ),
+        (
+            &["--model", "scorer@production", "--drift-guard", "y:5"],
+            &[],
+            "column 5 does not exist",
+        ),
+        (
+            &["--model", "scorer@production", "--drift-guard", "y:x"],
+            &[],
+            "not a number",
+        ),
+        (
+            &[
+                "--model",
+                "scorer@production",
+                "--drift-guard",
+                "y",
+                "--drift-max-psi=-1",
+            ],
+            &[],
+            "max_psi",
         ),
         (
             &["--model", "scorer@production", "--addr", "256.0.0.1:1"],
