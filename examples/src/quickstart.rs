@@ -317,7 +317,13 @@ fn print_events(out: &mut impl Write, events: &[DeploymentEvent]) -> Result<()> 
         let what = match &e.kind {
             DeployEvent::CandidateSet {
                 version, strategy, ..
-            } => format!("candidate v{version} deployed ({strategy:?})"),
+            } => format!(
+                "candidate v{version} deployed, {}",
+                match strategy {
+                    Strategy::Canary { weight } => format!("canary at {:.0}%", weight * 100.0),
+                    other => format!("{other:?}"),
+                }
+            ),
             DeployEvent::Step { version, weight } => {
                 format!("v{version} stepped to {:.0}% of traffic", weight * 100.0)
             }
