@@ -918,12 +918,9 @@ impl Deployment {
             }
             s.candidate.replace((slot, strategy))
         };
-        *lock(&self.inner.control) = Control::default();
-        self.inner
-            .metrics
-            .set_candidate_weight(self.inner.name.as_str(), strategy.gauge());
         let replaced = old.as_ref().map(|(s, _)| s.identity.version);
-        self.emit(
+        self.settle(
+            strategy.gauge(),
             EventKind::CandidateSet {
                 version: id.version,
                 strategy,
@@ -953,11 +950,8 @@ impl Deployment {
             *st = strategy;
             (c.identity.version, from)
         };
-        *lock(&self.inner.control) = Control::default();
-        self.inner
-            .metrics
-            .set_candidate_weight(self.inner.name.as_str(), strategy.gauge());
-        Ok(self.emit(
+        Ok(self.settle(
+            strategy.gauge(),
             EventKind::StrategyChanged {
                 version,
                 from,
@@ -992,11 +986,13 @@ impl Deployment {
                 .replace(relabel(&self.inner.metrics, old, Arm::Previous));
             (from, s.stable.identity.version, dropped)
         };
-        *lock(&self.inner.control) = Control::default();
-        self.inner
-            .metrics
-            .set_candidate_weight(self.inner.name.as_str(), 0.0);
-        let ev = self.emit(EventKind::Promoted { from, to }, actor, reason, automatic);
+        let ev = self.settle(
+            0.0,
+            EventKind::Promoted { from, to },
+            actor,
+            reason,
+            automatic,
+        );
         drop(dropped);
         Ok(ev)
     }
@@ -1031,11 +1027,13 @@ impl Deployment {
                 });
             }
         };
-        *lock(&self.inner.control) = Control::default();
-        self.inner
-            .metrics
-            .set_candidate_weight(self.inner.name.as_str(), 0.0);
-        let ev = self.emit(EventKind::RolledBack { from, to }, actor, reason, automatic);
+        let ev = self.settle(
+            0.0,
+            EventKind::RolledBack { from, to },
+            actor,
+            reason,
+            automatic,
+        );
         drop(dropped);
         Ok(ev)
     }
@@ -1049,11 +1047,8 @@ impl Deployment {
             .candidate
             .take()
             .ok_or_else(no_candidate)?;
-        *lock(&self.inner.control) = Control::default();
-        self.inner
-            .metrics
-            .set_candidate_weight(self.inner.name.as_str(), 0.0);
-        let ev = self.emit(
+        let ev = self.settle(
+            0.0,
             EventKind::CandidateRemoved {
                 version: c.0.identity.version,
             },
@@ -1356,6 +1351,23 @@ impl Deployment {
             stop: Some(stop_tx),
             handle: Some(handle),
         })
+    }
+
+    /// After a change of the candidate: restarts the check counters, sets the weight gauge and
+    /// records the event.
+    fn settle(
+        &self,
+        weight: f64,
+        kind: EventKind,
+        actor: &str,
+        reason: &str,
+        automatic: bool,
+    ) -> DeploymentEvent {
+        *lock(&self.inner.control) = Control::default();
+        self.inner
+            .metrics
+            .set_candidate_weight(self.inner.name.as_str(), weight);
+        self.emit(kind, actor, reason, automatic)
     }
 
     fn emit(&self, kind: EventKind, actor: &str, reason: &str, automatic: bool) -> DeploymentEvent {

@@ -181,13 +181,8 @@ pub(super) async fn promote(
     headers: HeaderMap,
     Body(body): Body,
 ) -> std::result::Result<Response, ApiError> {
-    let (d, actor) = target(&s, &name, &headers)?;
     let why = reason(&body, "promoted through the admin API")?;
-    let span = admin_span("promote", &name, &actor);
-    let ev = blocking(move || d.promote(&actor, &why))
-        .instrument(span)
-        .await?;
-    Ok(event(&ev))
+    transition(&s, &name, &headers, "promote", why, Deployment::promote).await
 }
 
 pub(super) async fn rollback(
@@ -196,10 +191,22 @@ pub(super) async fn rollback(
     headers: HeaderMap,
     Body(body): Body,
 ) -> std::result::Result<Response, ApiError> {
-    let (d, actor) = target(&s, &name, &headers)?;
     let why = reason(&body, "rolled back through the admin API")?;
-    let span = admin_span("rollback", &name, &actor);
-    let ev = blocking(move || d.rollback(&actor, &why))
+    transition(&s, &name, &headers, "rollback", why, Deployment::rollback).await
+}
+
+/// Runs a promotion or rollback on the blocking pool and answers with its event.
+async fn transition(
+    s: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    op: &'static str,
+    why: String,
+    f: fn(&Deployment, &str, &str) -> Result<DeploymentEvent>,
+) -> std::result::Result<Response, ApiError> {
+    let (d, actor) = target(s, name, headers)?;
+    let span = admin_span(op, name, &actor);
+    let ev = blocking(move || f(&d, &actor, &why))
         .instrument(span)
         .await?;
     Ok(event(&ev))
