@@ -248,7 +248,7 @@ impl Shared {
                             .load(v)
                             .and_then(|e| d.set_candidate(e, *strategy, WATCHER_ACTOR))
                         {
-                            Ok(()) => events.extend(d.events().last().cloned()),
+                            Ok(ev) => events.push(ev),
                             Err(e) => {
                                 events.push(d.record_load_failure(v, WATCHER_ACTOR, &e.to_string()))
                             }

@@ -564,7 +564,7 @@ struct Inner {
     signature: Signature,
     metrics: Metrics,
     state: RwLock<State>,
-    policy: RwLock<RolloutPolicy>,
+    policy: RwLock<Arc<RolloutPolicy>>,
     control: Mutex<Control>,
     events: Mutex<EventLog>,
     hooks: RwLock<Vec<Hook>>,
@@ -652,7 +652,7 @@ impl Deployment {
                 candidate: None,
                 previous: None,
             }),
-            policy: RwLock::new(policy),
+            policy: RwLock::new(Arc::new(policy)),
             control: Mutex::new(Control::default()),
             events: Mutex::new(EventLog {
                 next: 1,
@@ -721,7 +721,7 @@ impl Deployment {
 
     /// The rollout policy.
     pub fn policy(&self) -> RolloutPolicy {
-        read(&self.inner.policy).clone()
+        RolloutPolicy::clone(&read(&self.inner.policy))
     }
 
     /// Replaces the rollout policy (check counters restart).
@@ -730,7 +730,7 @@ impl Deployment {
     /// [`Error::Config`] for an invalid policy.
     pub fn set_policy(&self, policy: RolloutPolicy) -> Result<()> {
         policy.validate()?;
-        *write(&self.inner.policy) = policy;
+        *write(&self.inner.policy) = Arc::new(policy);
         *lock(&self.inner.control) = Control::default();
         Ok(())
     }
@@ -811,7 +811,7 @@ impl Deployment {
             start,
             shadow: None,
             record_window: false,
-            drift: None,
+            policy: Arc::clone(&read(&self.inner.policy)),
         };
         meta.finish(pending.await)
     }
@@ -848,7 +848,7 @@ impl Deployment {
                 },
             }
         };
-        let drift = read(&self.inner.policy).drift.clone();
+        let policy = Arc::clone(&read(&self.inner.policy));
         let start = Instant::now();
         let shadow = match shadow {
             Some(c) => {
@@ -876,7 +876,7 @@ impl Deployment {
             start,
             shadow,
             record_window: true,
-            drift,
+            policy,
         };
         match meta.slot.engine.submit(inputs, options.request) {
             Ok(pending) => Ok(Dispatched { pending, meta }),
@@ -904,7 +904,12 @@ impl Deployment {
     /// [`Error::Incompatible`] when the engine serves another model or signature;
     /// [`Error::Config`] for a share outside `[0, 1]`; [`Error::Conflict`] when the engine
     /// serves the stable version.
-    pub fn set_candidate(&self, engine: Engine, strategy: Strategy, actor: &str) -> Result<()> {
+    pub fn set_candidate(
+        &self,
+        engine: Engine,
+        strategy: Strategy,
+        actor: &str,
+    ) -> Result<DeploymentEvent> {
         strategy.validate()?;
         self.compatible(&engine)?;
         let id = engine.identity();
@@ -919,7 +924,7 @@ impl Deployment {
             s.candidate.replace((slot, strategy))
         };
         let replaced = old.as_ref().map(|(s, _)| s.identity.version);
-        self.settle(
+        let ev = self.settle(
             strategy.gauge(),
             EventKind::CandidateSet {
                 version: id.version,
@@ -931,7 +936,7 @@ impl Deployment {
             false,
         );
         drop(old);
-        Ok(())
+        Ok(ev)
     }
 
     /// Changes the candidate's strategy or weight at run time.
@@ -1152,7 +1157,7 @@ impl Deployment {
                 shadow: c.shadow.stats(),
             }),
             previous: s.previous.as_ref().map(|p| p.identity.version),
-            policy: read(&self.inner.policy).clone(),
+            policy: RolloutPolicy::clone(&read(&self.inner.policy)),
             consecutive_failures: control.failures,
             consecutive_passes: control.passes,
         }
@@ -1443,7 +1448,8 @@ struct Meta {
     start: Instant,
     shadow: Option<ShadowCopy>,
     record_window: bool,
-    drift: Option<DriftGuard>,
+    /// The policy in force at dispatch (its drift guard says what to sample).
+    policy: Arc<RolloutPolicy>,
 }
 
 impl Meta {
@@ -1465,7 +1471,7 @@ impl Meta {
                 m.seconds.observe(elapsed.as_secs_f64());
                 if self.record_window {
                     self.slot.window.record(elapsed, true);
-                    if let Some(g) = &self.drift {
+                    if let Some(g) = &self.policy.drift {
                         self.slot.window.sample(out, g);
                     }
                 }
@@ -1482,7 +1488,7 @@ impl Meta {
                 slot: shadow.slot,
                 pending: shadow.pending,
                 start: self.start,
-                drift: self.drift.clone(),
+                policy: self.policy,
             };
             if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
                 shadow.tx.try_send(job)
@@ -1510,7 +1516,8 @@ struct ShadowJob {
     slot: Slot,
     pending: Pending,
     start: Instant,
-    drift: Option<DriftGuard>,
+    /// The policy in force at dispatch (its drift guard says what to sample).
+    policy: Arc<RolloutPolicy>,
 }
 
 const ATOL: f64 = 1e-5;
@@ -1536,7 +1543,7 @@ fn shadow_loop(rx: &Receiver<ShadowJob>) {
                 m.routed.inc();
                 m.seconds.observe(elapsed.as_secs_f64());
                 slot.window.record(elapsed, true);
-                if let Some(g) = &job.drift {
+                if let Some(g) = &job.policy.drift {
                     slot.window.sample(&out, g);
                 }
                 let (mismatch, elements, abs_sum) = compare(&job.primary, &out);
