@@ -638,3 +638,51 @@ fn serves_an_onnx_version_from_the_registry() {
         assert!((g - w).abs() <= 1e-5, "{got:?}");
     }
 }
+
+#[test]
+fn a_shadow_is_compared_and_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reg");
+    let reg = FileRegistry::open(&store).unwrap();
+    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
+    let v2 = register(&reg, dir.path(), [2.0, 0.0]);
+    reg.set_alias(&name(), &alias("production"), v1, &ci())
+        .unwrap();
+    let srv = start(
+        &store,
+        &[
+            "--shadow",
+            "scorer@shadow",
+            "--admin-token-env",
+            "MLOPS_TEST_TOKEN",
+        ],
+    );
+    let a = srv.addr.as_str();
+    // The shadow alias appears while the server runs.
+    reg.set_alias(&name(), &alias("shadow"), v2, &ci()).unwrap();
+    wait_until("the shadow to be deployed", Duration::from_secs(10), || {
+        let st = http(a, "GET", "/v2/admin/models/scorer", &[AUTH], b"").json();
+        st["candidate"]["version"] == v2
+    });
+    for i in 0..50 {
+        let r = infer(a, [i as f32, 0.0]);
+        assert_eq!(r.headers["x-mlops-arm"], "stable");
+        let v = r.json();
+        assert_eq!(v["model_version"], "1");
+        assert_eq!(v["outputs"][0]["data"], json!([i as f64]));
+    }
+    let mut shadow = Value::Null;
+    wait_until("the comparisons", Duration::from_secs(10), || {
+        let st = http(a, "GET", "/v2/admin/models/scorer", &[AUTH], b"").json();
+        shadow = st["candidate"]["shadow"].clone();
+        shadow["compared"].as_u64().unwrap() + shadow["dropped"].as_u64().unwrap() == 50
+    });
+    assert_eq!(shadow["errors"], 0);
+    // y = 2·x0 against y = x0: every comparison with x0 ≠ 0 differs.
+    assert!(shadow["mismatched"].as_u64().unwrap() >= shadow["compared"].as_u64().unwrap() - 1);
+    let text = String::from_utf8(http(a, "GET", "/metrics", &[], b"").body).unwrap();
+    assert!(
+        text.contains("mlops_serve_shadow_compared_total{model=\"scorer\",version=\"2\"}"),
+        "{text}"
+    );
+}
