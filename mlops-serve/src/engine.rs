@@ -406,10 +406,17 @@ impl Engine {
                 done: false,
             },
         };
-        m.in_flight.inc();
+        // Alone in flight: the answer comes back within one compute, so a first poll may spin
+        // for it; under concurrency the runtime thread has other requests to serve instead.
+        let alone = m.in_flight.inc() == 0;
         m.queue_depth.inc();
         let (mut job, e) = match tx.try_send(job) {
-            Ok(()) => return Ok(Pending { slot: Some(slot) }),
+            Ok(()) => {
+                return Ok(Pending {
+                    slot: Some(slot),
+                    polled: !alone,
+                })
+            }
             Err(TrySendError::Full(job)) => {
                 m.rejected_overload.inc();
                 let e = Error::Overloaded {
@@ -541,7 +548,15 @@ impl Slot {
 /// Dropping it cancels the request if compute has not started.
 pub struct Pending {
     slot: Option<Arc<Slot>>,
+    /// Whether the future has been polled: the bounded spin happens on the first poll only,
+    /// and only for a request that was alone in flight when admitted (set `true` otherwise).
+    polled: bool,
 }
+
+/// Longest a first `poll` of [`Pending`] spins for the answer (when the engine's `idle_spin`
+/// is set) before registering its waker: within tokio's guidance of 10–100 µs between awaits,
+/// and it saves the park/unpark of the runtime thread when the model answers quickly.
+const ASYNC_SPIN_CAP: Duration = Duration::from_micros(50);
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -553,7 +568,10 @@ impl Pending {
     fn ready(r: Result<Tensors>) -> Self {
         let slot = Arc::new(Slot::default());
         slot.complete(r);
-        Pending { slot: Some(slot) }
+        Pending {
+            slot: Some(slot),
+            polled: false,
+        }
     }
 
     /// Blocks until the request is answered.
@@ -583,9 +601,17 @@ impl Pending {
 impl Future for Pending {
     type Output = Result<Tensors>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let first = !std::mem::replace(&mut self.polled, true);
         let Some(slot) = self.slot.as_ref() else {
             return Poll::Ready(Err(Error::ShutDown));
         };
+        if first && !slot.spin.is_zero() {
+            let start = Instant::now();
+            let cap = slot.spin.min(ASYNC_SPIN_CAP);
+            while !slot.ready.load(Ordering::Acquire) && start.elapsed() < cap {
+                std::thread::yield_now();
+            }
+        }
         let mut s = slot.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = s.result.take() {
             drop(s);
