@@ -111,6 +111,9 @@ pub struct Args {
     /// Seconds to keep accepting connections with readiness 503 after SIGTERM, before draining.
     #[arg(long, default_value_t = 0.0)]
     drain_delay_s: f64,
+    /// Seconds to wait for in-flight requests after the listener closes; then exit anyway.
+    #[arg(long, default_value_t = 30.0)]
+    drain_timeout_s: f64,
 }
 
 fn alias_ref(text: &str, flag: &str) -> Result<(mlops_core::ModelName, AliasName)> {
@@ -130,6 +133,13 @@ fn pct(v: f64, flag: &str) -> Result<f64> {
         bail!("{flag} {v} must be a percentage in [0, 100]");
     }
     Ok(v / 100.0)
+}
+
+fn seconds(v: f64, flag: &str) -> Result<Duration> {
+    if !(v.is_finite() && (0.0..1e6).contains(&v)) {
+        bail!("{flag} {v} must be a finite number of seconds ≥ 0");
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 fn millis(v: f64, flag: &str) -> Result<Duration> {
@@ -280,7 +290,8 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
         http = http.with_admin_token(t);
     }
     let app = router(models, http);
-    let drain = Duration::from_secs_f64(args.drain_delay_s.clamp(0.0, 3600.0));
+    let drain = seconds(args.drain_delay_s, "--drain-delay-s")?;
+    let drain_timeout = seconds(args.drain_timeout_s, "--drain-timeout-s")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("mlops-http")
@@ -324,7 +335,9 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
             listener,
             app,
             shutdown_signal(),
-            ServeOptions::default().with_drain_delay(drain),
+            ServeOptions::default()
+                .with_drain_delay(drain)
+                .with_drain_timeout(drain_timeout),
         )
         .await
         .context("serving")?;

@@ -566,6 +566,16 @@ fn bad_arguments_fail_with_a_clear_message() {
             "max_psi",
         ),
         (
+            &["--model", "scorer@production", "--drain-timeout-s", "NaN"],
+            &[],
+            "--drain-timeout-s",
+        ),
+        (
+            &["--model", "scorer@production", "--drain-delay-s=-1"],
+            &[],
+            "--drain-delay-s",
+        ),
+        (
             &["--model", "scorer@production", "--addr", "256.0.0.1:1"],
             &[],
             "binding",

@@ -1279,3 +1279,45 @@ async fn a_malformed_body_does_not_break_the_connection_or_the_server() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_timeout_bounds_shutdown_with_a_stuck_request() {
+    let metrics = Metrics::new();
+    let (p, mut gate) = gated("stuck");
+    let models = ModelSet::new();
+    models.insert(Deployment::new(engine(p, &metrics)).unwrap());
+    let app = router(models, HttpConfig::new(metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_with(
+        listener,
+        app,
+        async move {
+            let _ = stopped.await;
+        },
+        ServeOptions::default().with_drain_timeout(Duration::from_millis(300)),
+    ));
+    let body = json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]})
+        .to_string();
+    let in_flight =
+        tokio::task::spawn_blocking(move || once(addr, "POST", "/v2/models/stuck/infer", &body));
+    gate.wait_started().await;
+    let t0 = std::time::Instant::now();
+    stop.send(()).unwrap();
+    // The model is still blocked, yet serve returns once the drain timeout has passed.
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve ignored its drain timeout")
+        .unwrap()
+        .unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t0.elapsed()
+    );
+    // serve's connection tasks live on this runtime until it shuts down (as `mlops serve`'s
+    // does right after serve returns); let the model go so the test ends cleanly.
+    gate.release();
+    let _ = tokio::time::timeout(Duration::from_secs(15), in_flight).await;
+}

@@ -62,7 +62,7 @@
 mod admin;
 mod oip;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -228,12 +228,23 @@ pub struct ServeOptions {
     /// readiness reports 503, so that load balancers (a Kubernetes Service) stop routing here
     /// before the listener closes. Default 0: close at once.
     pub drain_delay: Duration,
+    /// Longest to wait for in-flight requests once the listener has closed; after it, the
+    /// call returns with requests still in flight. Their connections close when the runtime
+    /// shuts down (`mlops serve` shuts it down right after). `None` (the default): wait for
+    /// every request.
+    pub drain_timeout: Option<Duration>,
 }
 
 impl ServeOptions {
     /// Sets [`ServeOptions::drain_delay`].
     pub fn with_drain_delay(mut self, delay: Duration) -> Self {
         self.drain_delay = delay;
+        self
+    }
+
+    /// Sets [`ServeOptions::drain_timeout`].
+    pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = Some(timeout);
         self
     }
 }
@@ -260,7 +271,7 @@ pub async fn serve(
 /// Serves `app` (HTTP/1.1) on `listener` until `shutdown` resolves, then drains: readiness
 /// reports 503 from that moment, new connections are still accepted for
 /// [`ServeOptions::drain_delay`], then the listener closes and the call returns once every
-/// in-flight request has been answered.
+/// in-flight request has been answered (or [`ServeOptions::drain_timeout`] has passed).
 ///
 /// # Errors
 /// None today (accept errors are retried); the `io::Result` leaves room for listener setup
@@ -274,6 +285,7 @@ pub async fn serve_with(
     let readiness = Readiness::new();
     let app = app.layer(Extension(ServerReadiness(readiness.clone())));
     let addr = listener.local_addr().ok();
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         readiness.start_draining();
@@ -282,10 +294,27 @@ pub async fn serve_with(
             tokio::time::sleep(options.drain_delay).await;
         }
         tracing::info!(?addr, "listener closed; draining in-flight requests");
+        let _ = closed_tx.send(());
     };
-    axum::serve(listener, app)
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
-        .await
+        .into_future();
+    let Some(timeout) = options.drain_timeout else {
+        return server.await;
+    };
+    let deadline = async move {
+        match closed_rx.await {
+            Ok(()) => tokio::time::sleep(timeout).await,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        r = server => r,
+        () = deadline => {
+            tracing::warn!(?addr, ?timeout, "drain timeout: returning with requests still in flight");
+            Ok(())
+        }
+    }
 }
 
 /// The OIP v2 REST API and the admin API over `models` (see the [module docs](self)).
