@@ -304,10 +304,14 @@ impl RegistryDeployment {
         shared.seen.lock().unwrap_or_else(|p| p.into_inner()).stable = stable;
         // Write-back hook: holds the shared state weakly so dropping this handle ends it.
         let weak: Weak<Shared> = Arc::downgrade(&shared);
+        let me = deployment.downgrade();
         deployment.on_event(move |ev| {
             if let Some(s) = weak.upgrade() {
                 if let Err(e) = s.write_back(ev) {
                     tracing::warn!(model = %ev.model, error = %e, "could not write the deployment event back to the registry");
+                    if let Some(d) = me.upgrade() {
+                        d.record_write_back_failure(ev.seq, WATCHER_ACTOR, &e.to_string());
+                    }
                 }
             }
         });

@@ -309,3 +309,41 @@ fn a_version_that_fails_to_load_is_recorded_and_serving_continues() {
     // It is not retried on every poll.
     assert!(rd.poll_once().unwrap().is_empty());
 }
+
+#[test]
+fn a_failed_write_back_is_recorded_as_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg: Arc<dyn Registry> = Arc::new(FileRegistry::open(dir.path().join("reg")).unwrap());
+    let v1 = register(reg.as_ref(), dir.path(), [1.0, 0.0]);
+    let v2 = register(reg.as_ref(), dir.path(), [2.0, 0.0]);
+    reg.set_alias(&name(), &alias("production"), v1, &ci())
+        .unwrap();
+    reg.set_alias(&name(), &alias("canary"), v2, &ci()).unwrap();
+    let rd = RegistryDeployment::start(
+        reg.clone(),
+        config(
+            dir.path(),
+            Some(Strategy::Canary { weight: 0.5 }),
+            RolloutPolicy::default(),
+        ),
+    )
+    .unwrap();
+    let d = rd.deployment().clone();
+    assert_eq!(d.candidate().unwrap().0.version, v2);
+    // The registry loses v2 behind the server's back: the alias cannot be moved to it.
+    reg.remove_alias(&name(), &alias("canary"), &ci()).unwrap();
+    reg.delete_version(&name(), v2, &ci()).unwrap();
+    let promoted = d.promote("alice", "looks good").unwrap();
+    let last = d.events().pop().unwrap();
+    assert_eq!(
+        last.kind,
+        EventKind::WriteBackFailed {
+            event_seq: promoted.seq
+        }
+    );
+    assert_eq!(last.actor, WATCHER_ACTOR);
+    assert!(!last.reason.is_empty());
+    // Serving follows the deployment; the registry keeps its own state.
+    assert_eq!(d.stable_version().version, v2);
+    assert_eq!(reg.aliases(&name()).unwrap()[&alias("production")], v1);
+}

@@ -375,6 +375,12 @@ pub enum EventKind {
         /// The version that could not be loaded.
         version: u64,
     },
+    /// An event could not be written back to the registry (its aliases are unchanged); the
+    /// deployment's own state did change.
+    WriteBackFailed {
+        /// The `seq` of the event that was not written back.
+        event_seq: u64,
+    },
 }
 
 impl EventKind {
@@ -390,6 +396,7 @@ impl EventKind {
             EventKind::CandidateRemoved { .. } => "candidate_removed",
             EventKind::CheckFailed { .. } => "check_failed",
             EventKind::LoadFailed { .. } => "load_failed",
+            EventKind::WriteBackFailed { .. } => "write_back_failed",
         }
     }
 }
@@ -1114,6 +1121,29 @@ impl Deployment {
         self.emit(EventKind::LoadFailed { version }, actor, reason, false)
     }
 
+    /// Records that event `event_seq` could not be written back to an external store (the
+    /// registry's aliases); `reason` is the error.
+    pub fn record_write_back_failure(
+        &self,
+        event_seq: u64,
+        actor: &str,
+        reason: &str,
+    ) -> DeploymentEvent {
+        self.emit(
+            EventKind::WriteBackFailed { event_seq },
+            actor,
+            reason,
+            false,
+        )
+    }
+
+    /// A handle that does not keep the deployment alive (for hooks that refer back to it).
+    pub fn downgrade(&self) -> WeakDeployment {
+        WeakDeployment {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     fn compatible(&self, engine: &Engine) -> Result<()> {
         let id = engine.identity();
         if id.name != self.inner.name {
@@ -1418,6 +1448,20 @@ impl Drop for Inner {
         if let Some(h) = lock(&self.shadow_thread).take() {
             let _ = h.join();
         }
+    }
+}
+
+/// A [`Deployment`] handle that does not keep it alive: [`WeakDeployment::upgrade`] gives the
+/// deployment back while another handle exists.
+#[derive(Clone, Debug)]
+pub struct WeakDeployment {
+    inner: Weak<Inner>,
+}
+
+impl WeakDeployment {
+    /// The deployment, if it still exists.
+    pub fn upgrade(&self) -> Option<Deployment> {
+        self.inner.upgrade().map(|inner| Deployment { inner })
     }
 }
 
