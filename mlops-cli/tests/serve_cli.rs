@@ -186,6 +186,19 @@ fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A file registry under `dir/reg` holding `y = w·x` for each of `weights` (versions 1, 2, …),
+/// with `production` → v1. Returns the store path and the registry.
+fn store_with(dir: &Path, weights: &[[f32; 2]]) -> (std::path::PathBuf, FileRegistry) {
+    let store = dir.join("reg");
+    let reg = FileRegistry::open(&store).unwrap();
+    for (i, w) in weights.iter().enumerate() {
+        assert_eq!(register(&reg, dir, *w), i as u64 + 1);
+    }
+    reg.set_alias(&name(), &alias("production"), 1, &ci())
+        .unwrap();
+    (store, reg)
+}
+
 fn ci() -> Change {
     Change::new("ci", "test")
 }
@@ -195,11 +208,7 @@ const AUTH: (&str, &str) = ("Authorization", "Bearer s3cret-token");
 #[test]
 fn the_oip_contract_over_a_real_server() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reg");
-    let reg = FileRegistry::open(&store).unwrap();
-    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
     let srv = start(&store, &["--admin-token-env", "MLOPS_TEST_TOKEN"]);
     assert_eq!(srv.banner["stable_version"], 1);
     assert_eq!(srv.banner["admin"], true);
@@ -300,13 +309,8 @@ fn the_oip_contract_over_a_real_server() {
 #[test]
 fn follows_aliases_and_rolls_back_a_faulty_canary_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reg");
-    let reg = FileRegistry::open(&store).unwrap();
-    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
-    let v2 = register(&reg, dir.path(), [2.0, 0.0]);
-    let bad = register(&reg, dir.path(), [3e38, 3e38]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (store, reg) = store_with(dir.path(), &[[1.0, 0.0], [2.0, 0.0], [3e38, 3e38]]);
+    let (v2, bad) = (2, 3);
     let srv = start(
         &store,
         &[
@@ -383,12 +387,8 @@ fn follows_aliases_and_rolls_back_a_faulty_canary_by_itself() {
 #[test]
 fn admin_promotion_moves_the_registry_alias_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reg");
-    let reg = FileRegistry::open(&store).unwrap();
-    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
-    let v2 = register(&reg, dir.path(), [2.0, 0.0]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (store, reg) = store_with(dir.path(), &[[1.0, 0.0], [2.0, 0.0]]);
+    let v2 = 2;
     reg.set_alias(&name(), &alias("canary"), v2, &ci()).unwrap();
     let mut srv = start(
         &store,
@@ -481,11 +481,7 @@ fn mlops(args: &[&str], env: &[(&str, &str)]) -> Output {
 #[test]
 fn bad_arguments_fail_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reg");
-    let reg = FileRegistry::open(&store).unwrap();
-    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
     let s = store.to_str().unwrap();
     let base = ["serve", "--store", s];
     for (extra, env, needle) in [
@@ -652,12 +648,8 @@ fn serves_an_onnx_version_from_the_registry() {
 #[test]
 fn a_shadow_is_compared_and_never_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reg");
-    let reg = FileRegistry::open(&store).unwrap();
-    let v1 = register(&reg, dir.path(), [1.0, 0.0]);
-    let v2 = register(&reg, dir.path(), [2.0, 0.0]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (store, reg) = store_with(dir.path(), &[[1.0, 0.0], [2.0, 0.0]]);
+    let v2 = 2;
     let srv = start(
         &store,
         &[

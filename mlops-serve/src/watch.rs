@@ -145,10 +145,6 @@ impl Shared {
             .build()
     }
 
-    fn change(&self, actor: &str, reason: &str) -> Change {
-        Change::new(actor, reason)
-    }
-
     /// Writes a promotion or rollback back to the aliases.
     fn write_back(&self, ev: &DeploymentEvent) -> Result<()> {
         if !self.config.write_back || ev.actor == WATCHER_ACTOR {
@@ -160,7 +156,7 @@ impl Shared {
             .registry
             .aliases(name)
             .map_err(|e| reg_err(name.as_str(), e))?;
-        let change = self.change(&ev.actor, &ev.reason);
+        let change = Change::new(ev.actor.as_str(), ev.reason.as_str());
         let stable = &self.config.stable_alias;
         let cand = self.config.candidate.as_ref().map(|(a, _)| a);
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());

@@ -1152,12 +1152,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_shutdown_drains_in_flight_requests_and_readiness_turns_503() {
-    let metrics = Metrics::new();
-    let (p, mut gate) = gated("slow");
+/// A real server over one engine on a free loopback port: its address, the sender that starts
+/// its shutdown, and the task running `serve_with`.
+async fn spawn_server(
+    engine: mlops_serve::Engine,
+    metrics: Metrics,
+    options: ServeOptions,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let models = ModelSet::new();
-    models.insert(Deployment::new(engine(p, &metrics)).unwrap());
+    models.insert(Deployment::new(engine).unwrap());
     let app = router(models, HttpConfig::new(metrics));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -1168,8 +1175,21 @@ async fn graceful_shutdown_drains_in_flight_requests_and_readiness_turns_503() {
         async move {
             let _ = stopped.await;
         },
-        ServeOptions::default().with_drain_delay(Duration::from_secs(2)),
+        options,
     ));
+    (addr, stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_in_flight_requests_and_readiness_turns_503() {
+    let metrics = Metrics::new();
+    let (p, mut gate) = gated("slow");
+    let (addr, stop, server) = spawn_server(
+        engine(p, &metrics),
+        metrics,
+        ServeOptions::default().with_drain_delay(Duration::from_secs(2)),
+    )
+    .await;
 
     let r = blocking(move || once(addr, "GET", "/v2/health/ready", "").unwrap()).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -1232,15 +1252,12 @@ async fn graceful_shutdown_drains_in_flight_requests_and_readiness_turns_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_body_does_not_break_the_connection_or_the_server() {
     let metrics = Metrics::new();
-    let models = ModelSet::new();
-    models.insert(Deployment::new(linear("m", 1, 2.0, &metrics)).unwrap());
-    let app = router(models, HttpConfig::new(metrics));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(mlops_serve::http::serve(listener, app, async move {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = spawn_server(
+        linear("m", 1, 2.0, &metrics),
+        metrics,
+        ServeOptions::default(),
+    )
+    .await;
 
     blocking(move || {
         let mut s = connect(addr).unwrap();
@@ -1284,20 +1301,12 @@ async fn a_malformed_body_does_not_break_the_connection_or_the_server() {
 async fn drain_timeout_bounds_shutdown_with_a_stuck_request() {
     let metrics = Metrics::new();
     let (p, mut gate) = gated("stuck");
-    let models = ModelSet::new();
-    models.insert(Deployment::new(engine(p, &metrics)).unwrap());
-    let app = router(models, HttpConfig::new(metrics));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_with(
-        listener,
-        app,
-        async move {
-            let _ = stopped.await;
-        },
+    let (addr, stop, server) = spawn_server(
+        engine(p, &metrics),
+        metrics,
         ServeOptions::default().with_drain_timeout(Duration::from_millis(300)),
-    ));
+    )
+    .await;
     let body = json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]})
         .to_string();
     let in_flight =

@@ -55,6 +55,16 @@ fn config(
     }
 }
 
+/// A file registry under `dir` with `y = x0` (v1) and `y = 2·x0` (v2), `production` → v1.
+fn two_versions(dir: &std::path::Path) -> (Arc<dyn Registry>, u64, u64) {
+    let reg: Arc<dyn Registry> = Arc::new(FileRegistry::open(dir.join("reg")).unwrap());
+    let v1 = register(reg.as_ref(), dir, [1.0, 0.0]);
+    let v2 = register(reg.as_ref(), dir, [2.0, 0.0]);
+    reg.set_alias(&name(), &alias("production"), v1, &ci())
+        .unwrap();
+    (reg, v1, v2)
+}
+
 fn ci() -> Change {
     Change::new("ci", "test")
 }
@@ -62,11 +72,7 @@ fn ci() -> Change {
 #[test]
 fn stable_alias_moves_are_followed_with_zero_failed_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let reg: Arc<dyn Registry> = Arc::new(FileRegistry::open(dir.path().join("reg")).unwrap());
-    let v1 = register(reg.as_ref(), dir.path(), [1.0, 0.0]);
-    let v2 = register(reg.as_ref(), dir.path(), [2.0, 0.0]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (reg, v1, v2) = two_versions(dir.path());
     let rd = RegistryDeployment::start(
         reg.clone(),
         config(dir.path(), None, RolloutPolicy::default()),
@@ -219,11 +225,7 @@ fn faulty_canary_is_rolled_back_and_its_alias_removed_with_the_reason() {
 #[test]
 fn automatic_promotion_moves_the_stable_alias() {
     let dir = tempfile::tempdir().unwrap();
-    let reg: Arc<dyn Registry> = Arc::new(FileRegistry::open(dir.path().join("reg")).unwrap());
-    let v1 = register(reg.as_ref(), dir.path(), [1.0, 0.0]);
-    let v2 = register(reg.as_ref(), dir.path(), [2.0, 0.0]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (reg, v1, v2) = two_versions(dir.path());
     reg.set_alias(&name(), &alias("canary"), v2, &ci()).unwrap();
     let policy = RolloutPolicy {
         min_requests: 20,
@@ -313,11 +315,7 @@ fn a_version_that_fails_to_load_is_recorded_and_serving_continues() {
 #[test]
 fn a_failed_write_back_is_recorded_as_an_event() {
     let dir = tempfile::tempdir().unwrap();
-    let reg: Arc<dyn Registry> = Arc::new(FileRegistry::open(dir.path().join("reg")).unwrap());
-    let v1 = register(reg.as_ref(), dir.path(), [1.0, 0.0]);
-    let v2 = register(reg.as_ref(), dir.path(), [2.0, 0.0]);
-    reg.set_alias(&name(), &alias("production"), v1, &ci())
-        .unwrap();
+    let (reg, v1, v2) = two_versions(dir.path());
     reg.set_alias(&name(), &alias("canary"), v2, &ci()).unwrap();
     let rd = RegistryDeployment::start(
         reg.clone(),
