@@ -5,8 +5,9 @@
 #   ./scripts/test.sh            # everything
 #   ./scripts/test.sh -p mlops-core   # extra arguments go to `cargo test`
 #
-# Needs: a Rust toolchain, Python 3 with pip (for the S3 emulator), and root or sudo for
-# apt-get when `protoc` is missing (candle-onnx builds need it).
+# Needs: a Rust toolchain and Python 3 with pip (the S3 emulator, the Triton clients and the
+# Kubernetes manifest validators come from PyPI). No `protoc`: the ONNX runtime (tract-onnx)
+# and the gRPC service ship their generated protobuf code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,15 +16,7 @@ log() { printf '\n== %s\n' "$*" >&2; }
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
-# 1. protoc, for candle-onnx (the `onnx` feature of mlops-serve).
-if ! command -v protoc >/dev/null 2>&1; then
-  log "installing protoc (Debian package protobuf-compiler)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq protobuf-compiler >/dev/null
-fi
-protoc --version
-
-# 2. The S3 emulator (moto[server] from PyPI), started on a free loopback port.
+# 1. The S3 emulator (moto[server] from PyPI), started on a free loopback port.
 #    scripts/moto.sh installs it when missing, starts it, creates the test bucket and
 #    exports MLOPS_S3_TEST_ENDPOINT / MLOPS_S3_TEST_BUCKET and AWS_* for the S3 tests.
 MOTO_PID=""
@@ -38,6 +31,12 @@ cleanup() {
   if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
+source scripts/triton.sh
+
+# 2. The Kubernetes manifests and Dockerfile checks (offline: kubectl kustomize,
+#    kubernetes-validate --strict, CRD JSON schemas); no cluster needed.
+log "validating deploy/kubernetes"
+./scripts/validate-k8s.sh
 
 # 3. The whole workspace, every feature, doc-tests included.
 log "cargo test --workspace --all-features"

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use mlops_core::{AliasName, ModelRef, VersionSelector};
 use mlops_registry::Registry;
 use mlops_serve::deploy::{DriftGuard, ModelSet, RolloutPolicy, Strategy};
+use mlops_serve::grpc::GrpcConfig;
 use mlops_serve::http::{router, serve_with, HttpConfig, ServeOptions};
 use mlops_serve::{EngineConfig, Metrics, RegistryDeployment, WatchConfig};
 
@@ -45,6 +46,11 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port; the address is printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
+    /// Also serve the Open Inference Protocol's gRPC service (`inference.GRPCInferenceService`,
+    /// what `tritonclient[grpc]` speaks) on this address, same models and routing; port 0 picks
+    /// a free port (printed at start as `grpc_addr`).
+    #[arg(long, value_name = "HOST:PORT")]
+    grpc_addr: Option<String>,
     /// Most rows in one batch.
     #[arg(long, default_value_t = 64)]
     max_batch: usize,
@@ -289,6 +295,7 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
     if let Some(t) = admin_token {
         http = http.with_admin_token(t);
     }
+    let grpc_models = models.clone();
     let app = router(models, http);
     let drain = seconds(args.drain_delay_s, "--drain-delay-s")?;
     let drain_timeout = seconds(args.drain_timeout_s, "--drain-timeout-s")?;
@@ -302,6 +309,18 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
             .await
             .with_context(|| format!("binding {}", args.addr))?;
         let addr = listener.local_addr()?;
+        let grpc_listener = match &args.grpc_addr {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("binding --grpc-addr {a}"))?,
+            ),
+            None => None,
+        };
+        let grpc_addr = grpc_listener
+            .as_ref()
+            .map(tokio::net::TcpListener::local_addr)
+            .transpose()?;
         let stable = deployment.stable_version().version;
         let cand = deployment.candidate();
         {
@@ -311,6 +330,7 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
                     let line = serde_json::json!({
                         "event": "listening",
                         "addr": addr.to_string(),
+                        "grpc_addr": grpc_addr.map(|a| a.to_string()),
                         "model": name.as_str(),
                         "stable_version": stable,
                         "candidate": cand.as_ref().map(|(id, s)| serde_json::json!({"version": id.version, "strategy": s})),
@@ -327,20 +347,42 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
                         cand.map(|(id, s)| format!(" with candidate v{} ({s:?})", id.version))
                             .unwrap_or_default()
                     )?;
+                    if let Some(g) = grpc_addr {
+                        writeln!(out, "gRPC (inference.GRPCInferenceService) on {g}")?;
+                    }
                 }
             }
             out.flush()?;
         }
+        // One signal stops both servers.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let grpc = grpc_listener.map(|l| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(mlops_serve::grpc::serve(l, grpc_models, GrpcConfig::new(), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }))
+        });
         serve_with(
             listener,
             app,
-            shutdown_signal(),
+            async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            },
             ServeOptions::default()
                 .with_drain_delay(drain)
                 .with_drain_timeout(drain_timeout),
         )
         .await
         .context("serving")?;
+        if let Some(g) = grpc {
+            // The HTTP drain has run; the gRPC server drains in the same window.
+            match tokio::time::timeout(drain_timeout, g).await {
+                Ok(Ok(r)) => r.context("serving gRPC")?,
+                Ok(Err(e)) => bail!("the gRPC server task failed: {e}"),
+                Err(_) => tracing::warn!("gRPC drain timeout: exiting with calls in flight"),
+            }
+        }
         anyhow::Ok(())
     })?;
     drop(watched);

@@ -7,33 +7,81 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// Element type of a tensor or column. Names follow the Open Inference Protocol.
+///
+/// Serialized (serde) as the variant name in upper case (`"F32"`, `"U8"`, `"BYTES"`), as stored
+/// signatures have always been written; the OIP names (`"FP32"`, `"UINT8"`, …) are accepted as
+/// aliases when reading. Variants added later are appended, so bincode's variant indices of the
+/// older ones do not change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DType {
     /// Boolean.
     Bool,
     /// Unsigned 8-bit integer.
+    #[serde(alias = "UINT8")]
     U8,
     /// Signed 32-bit integer.
+    #[serde(alias = "INT32")]
     I32,
     /// Signed 64-bit integer.
+    #[serde(alias = "INT64")]
     I64,
-    /// 16-bit float.
+    /// 16-bit float (IEEE 754 half precision).
+    #[serde(alias = "FP16")]
     F16,
     /// 32-bit float.
+    #[serde(alias = "FP32")]
     F32,
     /// 64-bit float.
+    #[serde(alias = "FP64")]
     F64,
-    /// UTF-8 string (OIP `BYTES`).
+    /// Byte strings (OIP `BYTES`); UTF-8 text when a model takes strings.
     Bytes,
+    /// Unsigned 16-bit integer.
+    #[serde(alias = "UINT16")]
+    U16,
+    /// Unsigned 32-bit integer.
+    #[serde(alias = "UINT32")]
+    U32,
+    /// Unsigned 64-bit integer.
+    #[serde(alias = "UINT64")]
+    U64,
+    /// Signed 8-bit integer.
+    #[serde(alias = "INT8")]
+    I8,
+    /// Signed 16-bit integer.
+    #[serde(alias = "INT16")]
+    I16,
 }
 
 impl DType {
+    /// Every datatype, in the Open Inference Protocol's order.
+    pub const ALL: [DType; 13] = [
+        DType::Bool,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::F16,
+        DType::F32,
+        DType::F64,
+        DType::Bytes,
+    ];
+
     /// The Open Inference Protocol v2 datatype name (`FP32`, `INT64`, `BYTES`, …).
     pub fn oip_name(self) -> &'static str {
         match self {
             DType::Bool => "BOOL",
             DType::U8 => "UINT8",
+            DType::U16 => "UINT16",
+            DType::U32 => "UINT32",
+            DType::U64 => "UINT64",
+            DType::I8 => "INT8",
+            DType::I16 => "INT16",
             DType::I32 => "INT32",
             DType::I64 => "INT64",
             DType::F16 => "FP16",
@@ -43,27 +91,35 @@ impl DType {
         }
     }
 
+    /// Bytes per element in the protocol's binary (raw, little-endian) form; `None` for
+    /// `BYTES`, whose elements are length-prefixed.
+    pub fn byte_size(self) -> Option<usize> {
+        Some(match self {
+            DType::Bool | DType::U8 | DType::I8 => 1,
+            DType::U16 | DType::I16 | DType::F16 => 2,
+            DType::U32 | DType::I32 | DType::F32 => 4,
+            DType::U64 | DType::I64 | DType::F64 => 8,
+            DType::Bytes => return None,
+        })
+    }
+
     /// Parses an Open Inference Protocol datatype name.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a name outside the list in [`DType::oip_name`].
+    /// [`Error::InvalidInput`] for a name outside [`DType::ALL`]'s [`DType::oip_name`]s.
     pub fn from_oip_name(name: &str) -> Result<Self> {
-        Ok(match name {
-            "BOOL" => DType::Bool,
-            "UINT8" => DType::U8,
-            "INT32" => DType::I32,
-            "INT64" => DType::I64,
-            "FP16" => DType::F16,
-            "FP32" => DType::F32,
-            "FP64" => DType::F64,
-            "BYTES" => DType::Bytes,
-            other => {
-                return Err(Error::invalid_input(
+        DType::ALL
+            .into_iter()
+            .find(|d| d.oip_name() == name)
+            .ok_or_else(|| {
+                Error::invalid_input(
                     "datatype",
-                    format!("unknown datatype {other:?}"),
-                ))
-            }
-        })
+                    format!(
+                        "unknown datatype {name:?} (known: BOOL, UINT8, UINT16, UINT32, UINT64, \
+                         INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES)"
+                    ),
+                )
+            })
     }
 }
 
@@ -311,19 +367,50 @@ mod tests {
 
     #[test]
     fn oip_names_round_trip() {
-        for d in [
-            DType::Bool,
-            DType::U8,
-            DType::I32,
-            DType::I64,
-            DType::F16,
-            DType::F32,
-            DType::F64,
-            DType::Bytes,
-        ] {
+        for d in DType::ALL {
             assert_eq!(DType::from_oip_name(d.oip_name()).unwrap(), d);
         }
         assert!(DType::from_oip_name("FP8").is_err());
+        assert!(DType::from_oip_name("fp32").is_err());
+    }
+
+    #[test]
+    fn stored_names_stay_and_oip_names_are_read_too() {
+        // The serde names of the first eight variants are what stored signatures hold.
+        for (d, stored) in [
+            (DType::Bool, "BOOL"),
+            (DType::U8, "U8"),
+            (DType::I32, "I32"),
+            (DType::I64, "I64"),
+            (DType::F16, "F16"),
+            (DType::F32, "F32"),
+            (DType::F64, "F64"),
+            (DType::Bytes, "BYTES"),
+            (DType::U16, "U16"),
+            (DType::U32, "U32"),
+            (DType::U64, "U64"),
+            (DType::I8, "I8"),
+            (DType::I16, "I16"),
+        ] {
+            assert_eq!(serde_json::to_string(&d).unwrap(), format!("{stored:?}"));
+            assert_eq!(
+                serde_json::from_str::<DType>(&format!("{stored:?}")).unwrap(),
+                d
+            );
+            let oip = format!("{:?}", d.oip_name());
+            assert_eq!(serde_json::from_str::<DType>(&oip).unwrap(), d, "{oip}");
+        }
+        // bincode writes the variant index: the old variants keep theirs.
+        assert_eq!(
+            bincode::serialize(&DType::Bytes).unwrap(),
+            7u32.to_le_bytes()
+        );
+        assert_eq!(
+            bincode::serialize(&DType::I16).unwrap(),
+            12u32.to_le_bytes()
+        );
+        assert_eq!(DType::F16.byte_size(), Some(2));
+        assert_eq!(DType::Bytes.byte_size(), None);
     }
 
     #[test]

@@ -328,6 +328,12 @@ impl<W: Write> CsvPredictionWriter<W> {
                 let width = t.shape().iter().skip(1).product::<usize>();
                 let range = r * width..(r + 1) * width;
                 match t.data() {
+                    TensorData::Bytes(v) => v[range].iter().for_each(|b| {
+                        // A CSV field: quoted, inner quotes doubled; bytes that are not
+                        // UTF-8 become U+FFFD.
+                        let text = String::from_utf8_lossy(b).replace('"', "\"\"");
+                        line.push_str(&format!(",\"{text}\""));
+                    }),
                     TensorData::F32(v) => v[range]
                         .iter()
                         .for_each(|x| line.push_str(&format!(",{x}"))),
@@ -337,9 +343,17 @@ impl<W: Write> CsvPredictionWriter<W> {
                     TensorData::I64(v) => v[range]
                         .iter()
                         .for_each(|x| line.push_str(&format!(",{x}"))),
-                    TensorData::U8(v) => v[range]
+                    TensorData::U64(v) => v[range]
                         .iter()
                         .for_each(|x| line.push_str(&format!(",{x}"))),
+                    TensorData::Bool(v) => v[range]
+                        .iter()
+                        .for_each(|x| line.push_str(&format!(",{x}"))),
+                    // The narrower integers and FP16 are exact as f64.
+                    d => range.for_each(|i| match d.get_f64(i) {
+                        Some(x) => line.push_str(&format!(",{x}")),
+                        None => line.push(','),
+                    }),
                 }
             }
             line.push('\n');

@@ -705,6 +705,7 @@ fn run_batch(shared: &Shared, mut batch: Vec<Job>) {
             m.deadline_exceeded.inc();
             m.errors.inc();
             let waited = now - job.enqueued;
+            m.observe_answer(false, waited);
             job.responder.send(Err(Error::DeadlineExceeded { waited }));
             continue;
         }
@@ -792,6 +793,8 @@ fn finish(shared: &Shared, cur: &Current, job: Job, r: Result<Tensors>) {
             cur.metrics.errors.inc();
         }
     }
+    cur.metrics
+        .observe_answer(r.is_ok(), job.enqueued.elapsed());
     job.responder.send(r);
 }
 

@@ -71,6 +71,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A model uses an operator this build cannot run; reported when the model is loaded.
+    #[error("unsupported ONNX operator {op} (domain {domain})")]
+    Unsupported {
+        /// The operator type, e.g. `LinearClassifier`.
+        op: String,
+        /// The operator's domain: `ai.onnx` for the default domain, `ai.onnx.ml`, or a custom one.
+        domain: String,
+    },
     /// A configuration value is outside what the engine accepts.
     #[error("invalid configuration {what}: {reason}")]
     Config {

@@ -49,11 +49,12 @@
 //!
 //! | feature | what it adds |
 //! |---------|--------------|
-//! | `onnx`  | `OnnxPredictor` over `candle-onnx` (needs `protoc` at build time) |
+//! | `onnx`  | `OnnxPredictor` over `tract-onnx` (ai.onnx and the ai.onnx.ml ops exporters emit; pure Rust, no `protoc`) |
 //! | `data`  | `BatchJob::run_file`: batch inference over CSV files read by `mlops_drift::io` |
 //! | `parquet` | `data` plus Parquet files |
 //! | `registry` | `load_from_registry`: fetch a registry version's verified artifacts and load the predictor its format names |
 //! | `http` | `http::router` / `http::serve`: the Open Inference Protocol v2 REST API and the admin API over a `deploy::ModelSet` (axum, tokio) |
+//! | `grpc` | `http` plus `grpc::service` / `grpc::serve`: the OIP v2 gRPC service `inference.GRPCInferenceService` (tonic, prost; generated code committed, no `protoc`) |
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![cfg_attr(
@@ -68,14 +69,20 @@ pub mod deploy;
 mod engine;
 mod error;
 mod feedforward;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 mod metrics;
 #[cfg(feature = "onnx")]
 mod onnx;
 mod predictor;
+#[cfg(any(feature = "http", feature = "grpc"))]
+mod raw;
 #[cfg(feature = "registry")]
 mod registry;
+#[cfg(any(feature = "http", feature = "grpc"))]
+mod repository;
 mod stream;
 mod tensor;
 #[cfg(feature = "registry")]
@@ -87,7 +94,7 @@ pub use error::{Error, Result};
 pub use feedforward::{Activation, FeedForward, FeedForwardSpec, LayerSpec};
 pub use metrics::{Metrics, MetricsSnapshot};
 #[cfg(feature = "onnx")]
-pub use onnx::OnnxPredictor;
+pub use onnx::{ClassLabels, OnnxPredictor};
 pub use predictor::{
     is_batchable, predict_guarded, validate_inputs, warmup_inputs, ModelIdentity, ModulePredictor,
     NonFinitePolicy, Predictor,
@@ -96,9 +103,15 @@ pub use predictor::{
 pub use registry::load_from_registry;
 pub use stream::{predict_stream, PredictionStream};
 pub use tensor::{Tensor, TensorData, Tensors};
+/// The ONNX protobuf messages (`ModelProto`, `GraphProto`, …), the generated code tract-onnx
+/// ships, for [`OnnxPredictor::from_proto`].
+#[cfg(feature = "onnx")]
+pub use tract_onnx::pb as onnx_proto;
 #[cfg(feature = "registry")]
 pub use watch::{RegistryDeployment, WatchConfig, WATCHER_ACTOR};
 
 /// Re-exports of the candle crates this crate's API uses, so users need not match versions.
 pub use candle_core;
 pub use candle_nn;
+/// Re-export of the `half` crate ([`TensorData::F16`] holds `half::f16`).
+pub use half;

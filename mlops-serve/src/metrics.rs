@@ -358,6 +358,12 @@ struct Sums {
     queue_nanos: AtomicU64,
     compute_nanos: AtomicU64,
     queued: AtomicU64,
+    answered_ok: AtomicU64,
+    ok_nanos: AtomicU64,
+    answered_err: AtomicU64,
+    err_nanos: AtomicU64,
+    /// Milliseconds since the Unix epoch at the end of the last batch (0: none yet).
+    last_batch_ms: AtomicU64,
 }
 
 /// Metric handles for one model version (clones share the same values).
@@ -398,6 +404,22 @@ impl ModelMetrics {
         self.sums
             .compute_nanos
             .fetch_add(compute.as_nanos() as u64, Ordering::Relaxed);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.sums.last_batch_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// Records one request answered by a worker (computed, failed or expired), `total` after
+    /// its admission.
+    pub(crate) fn observe_answer(&self, ok: bool, total: Duration) {
+        let (count, nanos) = if ok {
+            (&self.sums.answered_ok, &self.sums.ok_nanos)
+        } else {
+            (&self.sums.answered_err, &self.sums.err_nanos)
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        nanos.fetch_add(total.as_nanos() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
@@ -417,6 +439,14 @@ impl ModelMetrics {
             queue_time_total: Duration::from_nanos(s.queue_nanos.load(Ordering::Relaxed)),
             queued_requests: s.queued.load(Ordering::Relaxed),
             compute_time_total: Duration::from_nanos(s.compute_nanos.load(Ordering::Relaxed)),
+            answered_ok: s.answered_ok.load(Ordering::Relaxed),
+            answered_ok_time_total: Duration::from_nanos(s.ok_nanos.load(Ordering::Relaxed)),
+            answered_err: s.answered_err.load(Ordering::Relaxed),
+            answered_err_time_total: Duration::from_nanos(s.err_nanos.load(Ordering::Relaxed)),
+            last_batch_unix_ms: match s.last_batch_ms.load(Ordering::Relaxed) {
+                0 => None,
+                ms => Some(ms),
+            },
             queue_depth: self.queue_depth.get(),
             in_flight: self.in_flight.get(),
         }
@@ -457,6 +487,17 @@ pub struct MetricsSnapshot {
     pub queued_requests: u64,
     /// Sum of batch compute times.
     pub compute_time_total: Duration,
+    /// Requests a worker answered successfully (cache hits are not among them).
+    pub answered_ok: u64,
+    /// Sum of admission-to-answer times of `answered_ok`.
+    pub answered_ok_time_total: Duration,
+    /// Admitted requests a worker answered with an error (model error, panic, non-finite
+    /// output, deadline); rejections at admission are not among them.
+    pub answered_err: u64,
+    /// Sum of admission-to-answer times of `answered_err`.
+    pub answered_err_time_total: Duration,
+    /// When the last batch finished, in milliseconds since the Unix epoch.
+    pub last_batch_unix_ms: Option<u64>,
     /// Requests waiting in the queue now.
     pub queue_depth: i64,
     /// Requests admitted and not yet answered now.
@@ -464,6 +505,34 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
+    /// All zeros: a version that has not been served yet.
+    #[cfg(any(feature = "http", feature = "grpc"))]
+    pub(crate) fn empty(model: &str, version: u64) -> Self {
+        Self {
+            model: model.to_owned(),
+            version,
+            requests: 0,
+            errors: 0,
+            rejected_overload: 0,
+            rejected_too_large: 0,
+            deadline_exceeded: 0,
+            cache_hits: 0,
+            cache_misses: 0,
+            batches: 0,
+            batched_rows: 0,
+            queue_time_total: Duration::ZERO,
+            queued_requests: 0,
+            compute_time_total: Duration::ZERO,
+            answered_ok: 0,
+            answered_ok_time_total: Duration::ZERO,
+            answered_err: 0,
+            answered_err_time_total: Duration::ZERO,
+            last_batch_unix_ms: None,
+            queue_depth: 0,
+            in_flight: 0,
+        }
+    }
+
     /// Mean rows per executed batch (0 when none ran).
     pub fn mean_batch_size(&self) -> f64 {
         if self.batches == 0 {

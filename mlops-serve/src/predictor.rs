@@ -187,18 +187,7 @@ pub fn warmup_inputs(signature: &Signature) -> Result<Tensors> {
             }
         }
         let n: usize = shape.iter().product();
-        let data = match spec.dtype {
-            mlops_core::DType::F32 => crate::tensor::TensorData::F32(vec![0.0; n]),
-            mlops_core::DType::F64 => crate::tensor::TensorData::F64(vec![0.0; n]),
-            mlops_core::DType::I64 => crate::tensor::TensorData::I64(vec![0; n]),
-            mlops_core::DType::U8 => crate::tensor::TensorData::U8(vec![0; n]),
-            other => {
-                return Err(Error::Config {
-                    what: "warm-up".into(),
-                    reason: format!("input {:?} has dtype {other:?}", spec.name),
-                })
-            }
-        };
+        let data = crate::tensor::TensorData::zeros(spec.dtype, n);
         out.insert(spec.name.clone(), Tensor::new(shape, data)?);
     }
     Ok(out)

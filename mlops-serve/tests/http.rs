@@ -282,6 +282,28 @@ impl Reply {
     }
 }
 
+/// One request with a raw body: status, headers and the raw response body.
+async fn call_raw(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Body::from(body)).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, bytes.to_vec())
+}
+
 async fn call(
     app: &Router,
     method: &str,
@@ -289,17 +311,8 @@ async fn call(
     body: &str,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Body::from(body.to_owned())).unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let (status, headers, bytes) =
+        call_raw(app, method, uri, body.as_bytes().to_vec(), headers).await;
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Reply {
@@ -357,7 +370,8 @@ async fn health_and_server_metadata() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.body,
-        json!({"name": "mlops-rs", "version": env!("CARGO_PKG_VERSION"), "extensions": []})
+        json!({"name": "mlops-rs", "version": env!("CARGO_PKG_VERSION"),
+            "extensions": ["binary_tensor_data", "model_repository", "statistics"]})
     );
     assert_eq!(r.header("content-type"), Some("application/json"));
 
@@ -617,10 +631,10 @@ async fn malformed_requests_are_400_with_a_message() {
             "missing field `datatype`",
         ),
         (
-            "unsupported datatype",
+            "a datatype the model does not take",
             json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "BOOL", "data": [true]}]})
                 .to_string(),
-            "invalid input \"x\": datatype \"BOOL\" is not supported",
+            "invalid input \"x\": dtype BOOL where the signature expects FP32",
         ),
         (
             "unknown datatype",
@@ -1329,4 +1343,443 @@ async fn drain_timeout_bounds_shutdown_with_a_stuck_request() {
     // does right after serve returns); let the model go so the test ends cleanly.
     gate.release();
     let _ = tokio::time::timeout(Duration::from_secs(15), in_flight).await;
+}
+
+/// Every datatype as the test sends it: name, the raw little-endian bytes of three elements,
+/// and the same elements as JSON.
+fn every_datatype() -> Vec<(DType, Vec<u8>, Value)> {
+    fn le<T: Copy, const N: usize>(v: &[T], f: fn(T) -> [u8; N]) -> Vec<u8> {
+        v.iter().flat_map(|&x| f(x)).collect()
+    }
+    let f16 = |x: f32| mlops_serve::half::f16::from_f32(x).to_le_bytes();
+    let strings = ["a", "", "héllo"];
+    let mut bytes = Vec::new();
+    for s in strings {
+        bytes.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(s.as_bytes());
+    }
+    vec![
+        (DType::Bool, vec![1, 0, 1], json!([true, false, true])),
+        (DType::U8, vec![0, 7, 255], json!([0, 7, 255])),
+        (
+            DType::U16,
+            le(&[0u16, 7, u16::MAX], u16::to_le_bytes),
+            json!([0, 7, u16::MAX]),
+        ),
+        (
+            DType::U32,
+            le(&[0u32, 7, u32::MAX], u32::to_le_bytes),
+            json!([0, 7, u32::MAX]),
+        ),
+        (
+            DType::U64,
+            le(&[0u64, 7, u64::MAX], u64::to_le_bytes),
+            json!([0, 7, u64::MAX]),
+        ),
+        (
+            DType::I8,
+            le(&[i8::MIN, -1, i8::MAX], i8::to_le_bytes),
+            json!([i8::MIN, -1, i8::MAX]),
+        ),
+        (
+            DType::I16,
+            le(&[i16::MIN, -1, i16::MAX], i16::to_le_bytes),
+            json!([i16::MIN, -1, i16::MAX]),
+        ),
+        (
+            DType::I32,
+            le(&[i32::MIN, -1, i32::MAX], i32::to_le_bytes),
+            json!([i32::MIN, -1, i32::MAX]),
+        ),
+        (
+            DType::I64,
+            le(&[i64::MIN, -1, i64::MAX], i64::to_le_bytes),
+            json!([i64::MIN, -1, i64::MAX]),
+        ),
+        (
+            DType::F16,
+            le(&[0.5f32, -2.0, 65504.0], f16),
+            json!([0.5, -2.0, 65504.0]),
+        ),
+        (
+            DType::F32,
+            le(&[0.5f32, -2.0, 0.1], f32::to_le_bytes),
+            json!([0.5, -2.0, 0.1]),
+        ),
+        (
+            DType::F64,
+            le(&[0.5f64, -2.0, 0.1], f64::to_le_bytes),
+            json!([0.5, -2.0, 0.1]),
+        ),
+        (DType::Bytes, bytes, json!(strings)),
+    ]
+}
+
+/// Echo servers for every datatype, named after it in lower case (`fp16`, `bytes`, …).
+fn echo_app() -> (Router, ModelSet) {
+    let metrics = Metrics::new();
+    let models = ModelSet::new();
+    for d in DType::ALL {
+        let name = d.oip_name().to_ascii_lowercase();
+        models.insert(Deployment::new(engine(Echo::new(&name, d), &metrics)).unwrap());
+    }
+    (router(models.clone(), HttpConfig::new(metrics)), models)
+}
+
+/// Splits a binary-extension response into its JSON header and binary part.
+fn split_binary(headers: &HeaderMap, body: &[u8]) -> (Value, Vec<u8>) {
+    assert_eq!(headers["content-type"], "application/octet-stream");
+    let n: usize = headers["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (
+        serde_json::from_slice(&body[..n]).unwrap(),
+        body[n..].to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn every_datatype_round_trips_in_binary_and_json() {
+    let (app, _) = echo_app();
+    for (dtype, raw, data) in every_datatype() {
+        let dt = dtype.oip_name();
+        let uri = format!("/v2/models/{}/infer", dt.to_ascii_lowercase());
+        // Binary in, binary out (what tritonclient sends by default).
+        let header = json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": dt,
+            "parameters": {"binary_data_size": raw.len()}}],
+            "parameters": {"binary_data_output": true}})
+        .to_string();
+        let len = header.len().to_string();
+        let mut body = header.into_bytes();
+        body.extend_from_slice(&raw);
+        let (status, headers, resp) = call_raw(
+            &app,
+            "POST",
+            &uri,
+            body,
+            &[("inference-header-content-length", &len)],
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{dt}: {}",
+            String::from_utf8_lossy(&resp)
+        );
+        let (head, tail) = split_binary(&headers, &resp);
+        assert_eq!(
+            head["outputs"][0],
+            json!({"name": "y", "shape": [1, 3], "datatype": dt,
+                "parameters": {"binary_data_size": raw.len()}}),
+            "{dt}"
+        );
+        assert_eq!(tail, raw, "{dt}");
+        // JSON in, JSON out.
+        let body =
+            json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": dt, "data": data}]});
+        let r = post(&app, &uri, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{dt}: {}", r.body);
+        assert_eq!(r.body["outputs"][0]["data"], data, "{dt}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        // JSON in, binary out by output parameter.
+        let body = json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": dt, "data": data}],
+            "outputs": [{"name": "y", "parameters": {"binary_data": true}}]});
+        let (status, headers, resp) =
+            call_raw(&app, "POST", &uri, body.to_string().into_bytes(), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{dt}");
+        assert_eq!(split_binary(&headers, &resp).1, raw, "{dt}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_binary_requests_are_clear_400s() {
+    let (app, _) = echo_app();
+    let uri = "/v2/models/fp32/infer";
+    let header = json!({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32",
+        "parameters": {"binary_data_size": 8}}]})
+    .to_string();
+    let n = header.len();
+    let with = |tail: &[u8]| {
+        let mut b = header.clone().into_bytes();
+        b.extend_from_slice(tail);
+        b
+    };
+    type Case<'a> = (
+        &'a str,
+        Vec<u8>,
+        Vec<(&'a str, String)>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "truncated",
+            with(&[0; 5]),
+            vec![("inference-header-content-length", n.to_string())],
+            StatusCode::BAD_REQUEST,
+            "only 5 bytes",
+        ),
+        (
+            "too long",
+            with(&[0; 12]),
+            vec![("inference-header-content-length", n.to_string())],
+            StatusCode::BAD_REQUEST,
+            "add up to 8",
+        ),
+        (
+            "header past the body",
+            with(&[0; 8]),
+            vec![("inference-header-content-length", (n + 100).to_string())],
+            StatusCode::BAD_REQUEST,
+            "has only",
+        ),
+        (
+            "header not a number",
+            with(&[0; 8]),
+            vec![("inference-header-content-length", "ten".into())],
+            StatusCode::BAD_REQUEST,
+            "not a byte count",
+        ),
+        (
+            "header cuts the JSON",
+            with(&[0; 8]),
+            vec![("inference-header-content-length", (n - 1).to_string())],
+            StatusCode::BAD_REQUEST,
+            "invalid request body",
+        ),
+        (
+            "no header",
+            with(&[0; 8]),
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "invalid request body",
+        ),
+        (
+            "gzip",
+            with(&[0; 8]),
+            vec![("content-encoding", "gzip".into())],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Encoding",
+        ),
+    ];
+    for (what, body, headers, status, needle) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (got, _, resp) = call_raw(&app, "POST", uri, body, &headers).await;
+        let v: Value = serde_json::from_slice(&resp).unwrap();
+        assert_eq!(got, status, "{what}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(needle), "{what}: {v}");
+    }
+    // Parameters the server does not implement are named.
+    for (params, needle) in [
+        (json!({"sequence_id": 7}), "sequence_id"),
+        (json!({"binary_data_output": 1}), "binary_data_output"),
+    ] {
+        let body = json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "parameters": params});
+        let r = post(&app, uri, &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.error().contains(needle), "{}", r.body);
+    }
+    let body = json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}],
+        "outputs": [{"name": "y", "parameters": {"classification": 3}}]});
+    let r = post(&app, uri, &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("classification"), "{}", r.body);
+    // A BYTES output that is not UTF-8 has no JSON form: 400 pointing at binary_data.
+    let body = json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "BYTES",
+        "parameters": {"binary_data_size": 5}}]})
+    .to_string();
+    let len = body.len().to_string();
+    let mut raw = body.into_bytes();
+    raw.extend_from_slice(&[1, 0, 0, 0, 0xff]);
+    let (status, _, resp) = call_raw(
+        &app,
+        "POST",
+        "/v2/models/bytes/infer",
+        raw,
+        &[("inference-header-content-length", &len)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&resp).contains("binary_data = true"));
+    // The server keeps serving.
+    let r = post(
+        &app,
+        uri,
+        &json!({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn repository_index_load_unload_and_statistics() {
+    let fx = fixture();
+    fx.models
+        .mark_unavailable("broken", "no version behind alias production");
+    let r = post(&fx.app, "/v2/repository/index", &json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!([
+            {"name": "m", "version": "1", "state": "READY"},
+            {"name": "m", "version": "2", "state": "READY"},
+            {"name": "broken", "state": "UNAVAILABLE", "reason": "no version behind alias production"},
+        ])
+    );
+    // An empty body is allowed; {"ready": true} lists only what serves.
+    let r = call(&fx.app, "POST", "/v2/repository/index", "", &[]).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 3);
+    let r = post(&fx.app, "/v2/repository/index", &json!({"ready": true})).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2);
+
+    // Statistics count what the engines measured: 3 requests of 2 rows, 1 failed at admission.
+    for _ in 0..3 {
+        assert_eq!(
+            post(&fx.app, "/v2/models/m/infer", &xs(&[1.0, 2.0]))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let bad =
+        json!({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]});
+    assert_eq!(
+        post(&fx.app, "/v2/models/m/infer", &bad).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = get(&fx.app, "/v2/models/m/versions/1/stats").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let st = &r.body["model_stats"];
+    assert_eq!(st.as_array().unwrap().len(), 1);
+    let s = &st[0];
+    assert_eq!(
+        (s["name"].as_str(), s["version"].as_str()),
+        (Some("m"), Some("1"))
+    );
+    assert_eq!(s["inference_count"], 6);
+    assert_eq!(s["execution_count"], 3);
+    let is = &s["inference_stats"];
+    assert_eq!(is["success"]["count"], 3);
+    assert!(is["success"]["ns"].as_u64().unwrap() > 0);
+    assert_eq!(is["fail"]["count"], 1);
+    assert_eq!(is["queue"]["count"], 3);
+    assert_eq!(is["compute_infer"]["count"], 3);
+    assert!(is["compute_infer"]["ns"].as_u64().unwrap() > 0);
+    assert_eq!(is["compute_input"], json!({"count": 0, "ns": 0}));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let last = s["last_inference"].as_u64().unwrap();
+    assert!(
+        last <= now_ms && now_ms - last < 60_000,
+        "{last} vs {now_ms}"
+    );
+    let r = get(&fx.app, "/v2/models/m/stats").await;
+    let versions: Vec<&str> = r.body["model_stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1", "2"]);
+    assert_eq!(r.body["model_stats"][1]["inference_count"], 0);
+    assert_eq!(
+        get(&fx.app, "/v2/models/stats").await.body["model_stats"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        get(&fx.app, "/v2/models/nope/stats").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&fx.app, "/v2/models/m/versions/9/stats").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Load and unload need the admin token.
+    let r = post(&fx.app, "/v2/repository/models/m/unload", &json!({})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = admin(&fx.app, "POST", "/v2/repository/models/m/unload", "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        post(&fx.app, "/v2/models/m/infer", &xs(&[1.0]))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&fx.app, "/v2/models/m/ready").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = post(&fx.app, "/v2/repository/index", &json!({})).await;
+    assert_eq!(
+        r.body,
+        json!([
+            {"name": "broken", "state": "UNAVAILABLE", "reason": "no version behind alias production"},
+            {"name": "m", "state": "UNAVAILABLE", "reason": "unloaded"},
+        ])
+    );
+    // Unloading twice is fine; loading serves the same deployment again (canary kept).
+    assert_eq!(
+        admin(&fx.app, "POST", "/v2/repository/models/m/unload", "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = admin(&fx.app, "POST", "/v2/repository/models/m/load", "{}").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        post(&fx.app, "/v2/models/m/infer", &xs(&[1.0]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(fx.m.versions().len(), 2);
+    assert_eq!(
+        post(&fx.app, "/v2/repository/index", &json!({}))
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // Loading a served model is a no-op; others are 404 / 409; config overrides 400.
+    assert_eq!(
+        admin(&fx.app, "POST", "/v2/repository/models/m/load", "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = admin(&fx.app, "POST", "/v2/repository/models/zzz/load", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.error().contains("--model"), "{}", r.body);
+    let r = admin(&fx.app, "POST", "/v2/repository/models/broken/load", "").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        r.error().contains("no version behind alias production"),
+        "{}",
+        r.body
+    );
+    let r = admin(
+        &fx.app,
+        "POST",
+        "/v2/repository/models/m/load",
+        r#"{"parameters": {"config": "{}"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("config"), "{}", r.body);
+    assert_eq!(
+        admin(&fx.app, "POST", "/v2/repository/models/zzz/unload", "")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }

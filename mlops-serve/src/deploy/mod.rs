@@ -43,7 +43,7 @@ use crate::engine::{Engine, Pending, RequestOptions};
 use crate::error::{Error, Result};
 use crate::metrics::{ArmMetrics, Metrics};
 use crate::predictor::ModelIdentity;
-use crate::tensor::{Tensor, TensorData, Tensors};
+use crate::tensor::{Tensor, Tensors};
 
 pub use window::WindowStats;
 use window::{psi_between, ArmWindow};
@@ -1640,14 +1640,8 @@ fn compare(primary: &Tensors, shadow: &Tensors) -> (bool, u64, f64) {
 }
 
 fn as_f64(t: &Tensor) -> Option<Vec<f64>> {
-    match t.data() {
-        TensorData::F32(v) => Some(v.iter().map(|&x| f64::from(x)).collect()),
-        TensorData::F64(v) => Some(v.clone()),
-        TensorData::I64(v) => Some(v.iter().map(|&x| x as f64).collect()),
-        TensorData::U8(v) => Some(v.iter().map(|&x| f64::from(x)).collect()),
-        #[allow(unreachable_patterns)]
-        _ => None,
-    }
+    let d = t.data();
+    (0..d.len()).map(|i| d.get_f64(i)).collect()
 }
 
 impl ShadowTotals {
@@ -1743,6 +1737,8 @@ fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 #[derive(Clone, Default, Debug)]
 pub struct ModelSet {
     inner: Arc<RwLock<BTreeMap<String, Deployment>>>,
+    /// Models the server was asked to serve but could not load, with the reason.
+    unavailable: Arc<RwLock<BTreeMap<String, String>>>,
 }
 
 impl ModelSet {
@@ -1751,9 +1747,25 @@ impl ModelSet {
         Self::default()
     }
 
-    /// Adds or replaces the deployment of its model; returns the one it replaced.
+    /// Adds or replaces the deployment of its model; returns the one it replaced. A model
+    /// marked unavailable is no longer.
     pub fn insert(&self, d: Deployment) -> Option<Deployment> {
+        write(&self.unavailable).remove(d.name().as_str());
         write(&self.inner).insert(d.name().to_string(), d)
+    }
+
+    /// Records that `name` was asked for but could not be loaded (the model repository index
+    /// lists it as unavailable with `reason`); other models keep serving.
+    pub fn mark_unavailable(&self, name: &str, reason: impl Into<String>) {
+        write(&self.unavailable).insert(name.to_string(), reason.into());
+    }
+
+    /// The models that could not be loaded, with their reasons, sorted by name.
+    pub fn unavailable(&self) -> Vec<(String, String)> {
+        read(&self.unavailable)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// The deployment serving `name`.

@@ -11,7 +11,7 @@ use mlops_drift::{MissingPolicy, SortedSample};
 use serde::Serialize;
 
 use super::DriftGuard;
-use crate::tensor::{TensorData, Tensors};
+use crate::tensor::Tensors;
 
 /// Buckets per doubling of latency: a reported percentile is at most 2^(1/4) − 1 ≈ 19 % above
 /// the true value.
@@ -102,14 +102,7 @@ impl ArmWindow {
         let at = |r: usize| r * width + g.column;
         let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         for r in 0..rows {
-            let v = match t.data() {
-                TensorData::F32(v) => v.get(at(r)).map(|&x| f64::from(x)),
-                TensorData::F64(v) => v.get(at(r)).copied(),
-                TensorData::I64(v) => v.get(at(r)).map(|&x| x as f64),
-                TensorData::U8(v) => v.get(at(r)).map(|&x| f64::from(x)),
-                #[allow(unreachable_patterns)]
-                _ => None,
-            };
+            let v = t.data().get_f64(at(r));
             if let Some(v) = v.filter(|v| v.is_finite()) {
                 if s.len() == g.max_samples {
                     s.pop_front();

@@ -13,12 +13,27 @@
 //! | `GET /v2/models/{name}[/versions/{version}]/ready` | 200 `{"name","ready":true}`, 404 when not loaded |
 //! | `POST /v2/models/{name}/infer` | inference routed by the deployment's strategy; header `x-mlops-routing-key` is the sticky A/B key |
 //! | `POST /v2/models/{name}/versions/{version}/infer` | inference on one loaded version, whatever the strategy |
+//! | `POST /v2/repository/index` | every served version (`READY`), then models that failed to load or were unloaded (`UNAVAILABLE`, with `reason`); body `{"ready": true}` lists only the former |
+//! | `POST /v2/repository/models/{name}/load`, `.../unload` | admin token; unload stops serving the model (kept), load serves it again; a served model's load is a no-op (it follows its registry alias); others 404 / 409 |
+//! | `GET /v2/models/stats`, `/v2/models/{name}[/versions/{version}]/stats` | Triton's `model_stats` document (what each field counts: `repository` module of the source) |
 //! | `GET /metrics` | [`Metrics::encode`] (OpenMetrics text) |
 //! | `GET /v2/admin/models/{name}` | [`Deployment::status`] |
 //! | `GET /v2/admin/models/{name}/events` | [`Deployment::events`] |
 //! | `PUT /v2/admin/models/{name}/strategy` | body: a [`Strategy`] (`{"mode":"canary","weight":0.1}`) → the event |
 //! | `PUT /v2/admin/models/{name}/policy` | body: a [`RolloutPolicy`] → the policy now in force |
 //! | `POST /v2/admin/models/{name}/promote`, `.../rollback` | optional body `{"reason":"..."}` → the event |
+//!
+//! Binary tensor data (Triton's extension, what `tritonclient` sends by default): a request body
+//! may be a JSON header of [`INFERENCE_HEADER_CONTENT_LENGTH`] bytes followed by raw tensors,
+//! one per input with `parameters.binary_data_size`, in input order (little-endian, one byte per
+//! `BOOL`, `BYTES` as 4-byte little-endian lengths each followed by the bytes). Outputs asked
+//! with `parameters.binary_data: true`, or all outputs when the request sets
+//! `parameters.binary_data_output: true`, come back the same way (`application/octet-stream`,
+//! header [`INFERENCE_HEADER_CONTENT_LENGTH`]). Every datatype of the protocol is accepted
+//! (`BOOL`, `UINT8`…`UINT64`, `INT8`…`INT64`, `FP16`, `FP32`, `FP64`, `BYTES`); JSON `BOOL` data
+//! are `true`/`false`, JSON `BYTES` data are strings. Request parameter `timeout` (µs) bounds
+//! the wait in the queue; `sequence_id`, output `classification` and `shared_memory_region` are
+//! refused with 400 naming them; a compressed body (`Content-Encoding`) is 415.
 //!
 //! Inference responses carry the header `x-mlops-arm` (`stable`, `candidate` or `previous`) and
 //! the answering version as `model_version`. Admin routes need `Authorization: Bearer <token>`
@@ -61,6 +76,7 @@
 
 mod admin;
 mod oip;
+mod repository;
 
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,7 +86,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -94,6 +110,9 @@ pub const ACTOR_HEADER: &str = "x-mlops-actor";
 /// Content type of `GET /metrics`.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The protocol extensions this server implements, as `GET /v2` lists them.
+pub const EXTENSIONS: &[&str] = &["binary_tensor_data", "model_repository", "statistics"];
 
 /// Bodies above this size are parsed on tokio's blocking pool rather than on a runtime thread.
 const PARSE_INLINE_MAX: usize = 64 * 1024;
@@ -326,6 +345,7 @@ pub fn router(models: ModelSet, config: HttpConfig) -> Router {
             token_digest: config.admin_token.as_deref().map(admin::digest),
             models,
             config,
+            unloaded: std::sync::Mutex::default(),
         }),
     };
     let admin = Router::new()
@@ -335,6 +355,11 @@ pub fn router(models: ModelSet, config: HttpConfig) -> Router {
         .route("/v2/admin/models/{name}/policy", put(admin::policy))
         .route("/v2/admin/models/{name}/promote", post(admin::promote))
         .route("/v2/admin/models/{name}/rollback", post(admin::rollback))
+        .route("/v2/repository/models/{name}/load", post(repository::load))
+        .route(
+            "/v2/repository/models/{name}/unload",
+            post(repository::unload),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,
@@ -358,6 +383,13 @@ pub fn router(models: ModelSet, config: HttpConfig) -> Router {
             "/v2/models/{name}/versions/{version}/infer",
             post(infer_version),
         )
+        .route("/v2/repository/index", post(repository::index))
+        .route("/v2/models/stats", get(repository::all_stats))
+        .route("/v2/models/{name}/stats", get(repository::model_stats))
+        .route(
+            "/v2/models/{name}/versions/{version}/stats",
+            get(repository::version_stats),
+        )
         .route("/metrics", get(metrics))
         .merge(admin)
         .fallback(not_found)
@@ -374,11 +406,22 @@ struct AppState {
 struct Shared {
     models: ModelSet,
     config: HttpConfig,
+    /// Models unloaded through `POST /v2/repository/models/{name}/unload`, kept for `load`.
+    unloaded: std::sync::Mutex<std::collections::BTreeMap<String, Deployment>>,
     /// SHA-256 of the admin token: comparing digests takes the same time whatever the tokens.
     token_digest: Option<[u8; 32]>,
 }
 
 impl AppState {
+    fn unloaded(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Deployment>> {
+        self.inner
+            .unloaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn deployment(&self, name: &str) -> Result<Deployment, ApiError> {
         self.inner.models.get(name).ok_or_else(|| {
             ApiError::from(Error::NotFound {
@@ -557,7 +600,7 @@ async fn server_metadata() -> Response {
         &oip::ServerMetadata {
             name: "mlops-rs",
             version: env!("CARGO_PKG_VERSION"),
-            extensions: [],
+            extensions: EXTENSIONS,
         },
     )
 }
@@ -672,6 +715,46 @@ async fn infer_version(
         .await
 }
 
+/// Request and response header carrying the JSON header's length in a body with binary
+/// tensor data (Triton's binary tensor data extension).
+pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-length";
+
+/// Splits a body into its JSON header and binary part, by the
+/// [`INFERENCE_HEADER_CONTENT_LENGTH`] header (all JSON without it).
+fn split_body(headers: &HeaderMap, body: Bytes) -> Result<(Bytes, Bytes), ApiError> {
+    if let Some(enc) = header_str(headers, CONTENT_ENCODING.as_str())? {
+        if !enc.trim().eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Encoding {enc:?} is not supported; send the request uncompressed \
+                     (tritonclient: request_compression_algorithm=None, its default)"
+                ),
+            ));
+        }
+    }
+    let Some(len) = header_str(headers, INFERENCE_HEADER_CONTENT_LENGTH)? else {
+        return Ok((body, Bytes::new()));
+    };
+    let n = len.trim().parse::<usize>().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("header Inference-Header-Content-Length {len:?} is not a byte count"),
+        )
+    })?;
+    if n > body.len() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "header Inference-Header-Content-Length is {n} but the body has only {} bytes",
+                body.len()
+            ),
+        ));
+    }
+    let binary = body.slice(n..);
+    Ok((body.slice(..n), binary))
+}
+
 async fn run_infer(
     s: AppState,
     name: String,
@@ -684,8 +767,9 @@ async fn run_infer(
         Some(v) => Some(loaded_version(&d, v)?),
         None => None,
     };
-    let request = if body.len() > PARSE_INLINE_MAX {
-        tokio::task::spawn_blocking(move || oip::parse_request(&body))
+    let (header, binary) = split_body(&headers, body)?;
+    let request = if header.len() > PARSE_INLINE_MAX {
+        tokio::task::spawn_blocking(move || oip::parse_request(&header))
             .await
             .map_err(|e| {
                 ApiError::new(
@@ -694,20 +778,30 @@ async fn run_infer(
                 )
             })??
     } else {
-        oip::parse_request(&body)?
+        oip::parse_request(&header)?
     };
-    if let Some(requested) = &request.outputs {
-        oip::check_requested(requested, &d.signature().outputs)?;
-    }
+    let params = oip::RequestOptions::of(&request)?;
+    let forms = match &request.outputs {
+        Some(requested) => Some(oip::check_requested(
+            requested,
+            &d.signature().outputs,
+            &params,
+        )?),
+        None => None,
+    };
     let key = header_str(&headers, ROUTING_KEY_HEADER)?.map(str::to_owned);
+    let timeout = match (s.inner.config.request_timeout, params.timeout_us) {
+        (Some(a), Some(us)) => Some(a.min(Duration::from_micros(us))),
+        (a, us) => a.or(us.map(Duration::from_micros)),
+    };
     let options = RouteOptions {
         key,
         request: RequestOptions {
-            timeout: s.inner.config.request_timeout,
+            timeout,
             bypass_cache: false,
         },
     };
-    let inputs = oip::to_tensors(request.inputs)?;
+    let inputs = oip::to_tensors(request.inputs, &binary)?;
     let routed = match version {
         None => d.predict_async(inputs, &options).await?,
         Some(v) => d.predict_version_async(v, inputs, &options).await?,
@@ -715,11 +809,17 @@ async fn run_infer(
     let span = tracing::Span::current();
     span.record("version", routed.model.version);
     span.record("arm", routed.arm.as_str());
-    let outputs = match &request.outputs {
-        Some(requested) => requested
+    let default_form = if params.binary_data_output {
+        oip::Form::Binary
+    } else {
+        oip::Form::Json
+    };
+    let chosen: Vec<(&String, &crate::Tensor, oip::Form)> = match (&request.outputs, &forms) {
+        (Some(requested), Some(forms)) => requested
             .iter()
-            .map(|r| match routed.outputs.get_key_value(&r.name) {
-                Some((n, t)) => Ok(oip::OutputTensor::new(n, t)),
+            .zip(forms)
+            .map(|(r, &form)| match routed.outputs.get_key_value(&r.name) {
+                Some((n, t)) => Ok((n, t, form)),
                 None => Err(ApiError::from(Error::Model {
                     model: name.clone(),
                     version: routed.model.version,
@@ -727,21 +827,56 @@ async fn run_infer(
                 })),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        None => routed
+        _ => routed
             .outputs
             .iter()
-            .map(|(n, t)| oip::OutputTensor::new(n, t))
+            .map(|(n, t)| (n, t, default_form))
             .collect(),
     };
-    let mut r = json(
-        StatusCode::OK,
-        &oip::InferResponse {
-            model_name: d.name().as_str(),
-            model_version: routed.model.version.to_string(),
-            id: request.id.as_deref(),
-            outputs,
-        },
-    );
+    let mut raw = Vec::new();
+    let mut binary_out = false;
+    let mut outputs = Vec::with_capacity(chosen.len());
+    for (n, t, form) in chosen {
+        outputs.push(match form {
+            oip::Form::Json => oip::OutputTensor::json(n, t)?,
+            oip::Form::Binary => {
+                binary_out = true;
+                oip::OutputTensor::binary(n, t, &mut raw)?
+            }
+        });
+    }
+    let response = oip::InferResponse {
+        model_name: d.name().as_str(),
+        model_version: routed.model.version.to_string(),
+        id: request.id.as_deref(),
+        outputs,
+    };
+    let mut r = if binary_out {
+        let mut body = serde_json::to_vec(&response).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the response: {e}"),
+            )
+        })?;
+        let header_len = body.len();
+        body.extend_from_slice(&raw);
+        let mut r = (
+            StatusCode::OK,
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )],
+            body,
+        )
+            .into_response();
+        r.headers_mut().insert(
+            HeaderName::from_static(INFERENCE_HEADER_CONTENT_LENGTH),
+            HeaderValue::from(header_len),
+        );
+        r
+    } else {
+        json(StatusCode::OK, &response)
+    };
     r.headers_mut().insert(
         HeaderName::from_static(ARM_HEADER),
         HeaderValue::from_static(routed.arm.as_str()),

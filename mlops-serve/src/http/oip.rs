@@ -1,22 +1,34 @@
 //! Open Inference Protocol v2 wire types: the inference request parser, the response writer and
-//! the metadata documents.
+//! the metadata documents, with Triton's binary tensor data extension.
 //!
 //! The parser reads a request straight from bytes with `serde_json`, without building a
 //! `serde_json::Value` tree: each input's `data` (flat or nested arrays, row-major) is flattened by
-//! a visitor into one `Vec` of numbers as it is read, and converted to the declared datatype once
-//! the whole input object (whose `datatype` may come after `data`) has been seen.
+//! a visitor into one `Vec` of numbers (booleans, strings) as it is read, and converted to the
+//! declared datatype once the whole input object (whose `datatype` may come after `data`) has been
+//! seen.
+//!
+//! Binary tensor data (what `tritonclient`'s `InferInput.set_data_from_numpy` sends by default):
+//! the body is a JSON header of `Inference-Header-Content-Length` bytes followed by the raw
+//! tensors, in the order of the inputs that carry `parameters.binary_data_size`. Raw tensors are
+//! little-endian, row-major, one byte per `BOOL`; a `BYTES` tensor is each element's 4-byte
+//! little-endian length followed by its bytes. Outputs asked with `parameters.binary_data: true`
+//! (or all outputs, with the request's `parameters.binary_data_output: true` and no per-output
+//! setting) come back the same way.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use mlops_core::{DType, Schema, TensorSpec};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::raw::{decode_raw, encode_raw, raw_size};
 use crate::tensor::{Tensor, TensorData, Tensors};
 
-/// The body of `POST /v2/models/{name}[/versions/{version}]/infer`. Unknown fields (e.g.
-/// `parameters`) are accepted and ignored.
+/// The body of `POST /v2/models/{name}[/versions/{version}]/infer` (its JSON part).
 #[derive(Debug, Deserialize)]
 pub(crate) struct InferRequest {
     /// Echoed in the response.
@@ -27,21 +39,112 @@ pub(crate) struct InferRequest {
     /// The outputs to return (all when absent).
     #[serde(default)]
     pub(crate) outputs: Option<Vec<RequestedOutput>>,
+    /// Request parameters (`binary_data_output`, `timeout`, …); see [`RequestOptions::of`].
+    #[serde(default)]
+    pub(crate) parameters: Option<BTreeMap<String, Value>>,
 }
 
-/// One input tensor of a request.
+/// One input tensor of a request: `data` in JSON, or `parameters.binary_data_size` bytes of
+/// the binary part.
 #[derive(Debug, Deserialize)]
 pub(crate) struct InputTensor {
     name: String,
     shape: Vec<usize>,
     datatype: String,
-    data: FlatData,
+    #[serde(default)]
+    data: Option<FlatData>,
+    #[serde(default)]
+    parameters: Option<BTreeMap<String, Value>>,
 }
 
 /// One entry of a request's `outputs`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RequestedOutput {
     pub(crate) name: String,
+    #[serde(default)]
+    parameters: Option<BTreeMap<String, Value>>,
+}
+
+/// What a request's parameters ask of the server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RequestOptions {
+    /// Outputs without their own `binary_data` come back binary.
+    pub(crate) binary_data_output: bool,
+    /// Triton's `timeout` parameter, in microseconds.
+    pub(crate) timeout_us: Option<u64>,
+}
+
+/// `true`/`false`, or absent (`null`); anything else is a 400 naming the parameter.
+fn bool_param(params: &BTreeMap<String, Value>, key: &str, field: &str) -> Result<Option<bool>> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(Error::invalid(
+            field,
+            format!("parameter {key} must be a boolean, got {other}"),
+        )),
+    }
+}
+
+/// A non-negative integer, or absent (`null`).
+fn uint_param(params: &BTreeMap<String, Value>, key: &str, field: &str) -> Result<Option<u64>> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!("parameter {key} must be a non-negative integer, got {v}"),
+            )
+        }),
+    }
+}
+
+/// Whether a parameter is present with a value other than `0`, `""`, `false` or `null`.
+fn is_set(params: &BTreeMap<String, Value>, key: &str) -> bool {
+    match params.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// Refuses the shared-memory extension (not supported) in `params`.
+fn no_shared_memory(params: &BTreeMap<String, Value>, field: &str) -> Result<()> {
+    if params.contains_key("shared_memory_region") {
+        return Err(Error::invalid(
+            field,
+            "parameter shared_memory_region: the shared-memory extension is not supported; \
+             send the tensor in the request (binary or JSON)",
+        ));
+    }
+    Ok(())
+}
+
+impl RequestOptions {
+    /// Reads the request-level parameters the protocol defines. Parameters it does not define
+    /// are ignored (Triton passes them to the model; ours take none).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (field `<request>`) for a malformed value, or for sequence
+    /// batching (`sequence_id`), which this server does not do.
+    pub(crate) fn of(request: &InferRequest) -> Result<Self> {
+        let Some(p) = &request.parameters else {
+            return Ok(Self::default());
+        };
+        const F: &str = "<request>";
+        if is_set(p, "sequence_id") {
+            return Err(Error::invalid(
+                F,
+                "parameter sequence_id: sequence batching is not supported (models here are \
+                 stateless)",
+            ));
+        }
+        Ok(Self {
+            binary_data_output: bool_param(p, "binary_data_output", F)?.unwrap_or(false),
+            timeout_us: uint_param(p, "timeout", F)?,
+        })
+    }
 }
 
 /// A JSON number as the parser met it (`serde_json` reports non-negative integers as `u64`,
@@ -63,20 +166,70 @@ impl fmt::Display for Num {
     }
 }
 
-/// An input's `data`, flattened in row-major order. A non-number element does not fail the
-/// parse (the parser could not name the input then); the first one is kept for the error.
+/// The kinds of JSON element `data` may hold, by datatype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Number,
+    Bool,
+    String,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Number => "a number",
+            Kind::Bool => "a boolean",
+            Kind::String => "a string",
+        }
+    }
+}
+
+/// An input's `data`, flattened in row-major order. An element of the wrong kind does not fail
+/// the parse (the parser could not name the input then); the conversion reports the first one.
 #[derive(Debug, Default)]
 struct FlatData {
     values: Vec<Num>,
-    /// Index (among the numbers before it) and kind of the first element that is not a number.
+    bools: Vec<bool>,
+    strings: Vec<Vec<u8>>,
+    /// Index of the first element of each kind (number, boolean, string).
+    first: [Option<usize>; 3],
+    /// Index and kind of the first element that is neither (null, object).
     bad: Option<(usize, &'static str)>,
 }
 
 impl FlatData {
-    fn not_a_number(&mut self, what: &'static str) {
-        if self.bad.is_none() {
-            self.bad = Some((self.values.len(), what));
+    fn len(&self) -> usize {
+        self.values.len() + self.bools.len() + self.strings.len()
+    }
+
+    fn seen(&mut self, kind: Kind) {
+        let at = self.len();
+        let slot = &mut self.first[kind as usize];
+        if slot.is_none() {
+            *slot = Some(at);
         }
+    }
+
+    fn not_an_element(&mut self, what: &'static str) {
+        if self.bad.is_none() {
+            self.bad = Some((self.len(), what));
+        }
+    }
+
+    /// The first element that is not of `kind`, with its description.
+    fn first_other_than(&self, kind: Kind) -> Option<(usize, &'static str)> {
+        let mut worst = self.bad;
+        for k in [Kind::Number, Kind::Bool, Kind::String] {
+            if k == kind {
+                continue;
+            }
+            if let Some(i) = self.first[k as usize] {
+                if worst.is_none_or(|(j, _)| i < j) {
+                    worst = Some((i, k.describe()));
+                }
+            }
+        }
+        worst
     }
 }
 
@@ -88,7 +241,7 @@ impl<'de> Deserialize<'de> for FlatData {
     }
 }
 
-/// Appends every number of a (nested) array to the target, recursing through sequences.
+/// Appends every element of a (nested) array to the target, recursing through sequences.
 /// `serde_json` bounds the nesting depth (128), so the recursion is bounded too.
 struct Flatten<'a>(&'a mut FlatData);
 
@@ -104,20 +257,23 @@ impl<'de> Visitor<'de> for Flatten<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a number or a (nested) array of numbers")
+        f.write_str("a number, boolean or string, or a (nested) array of them")
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<(), E> {
+        self.0.seen(Kind::Number);
         self.0.values.push(Num::I(v));
         Ok(())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<(), E> {
+        self.0.seen(Kind::Number);
         self.0.values.push(Num::U(v));
         Ok(())
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<(), E> {
+        self.0.seen(Kind::Number);
         self.0.values.push(Num::F(v));
         Ok(())
     }
@@ -130,32 +286,37 @@ impl<'de> Visitor<'de> for Flatten<'_> {
         Ok(())
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<(), E> {
-        self.0.not_a_number("a string");
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<(), E> {
+        self.0.seen(Kind::String);
+        self.0.strings.push(v.as_bytes().to_vec());
         Ok(())
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<(), E> {
-        self.0.not_a_number("a boolean");
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<(), E> {
+        self.0.seen(Kind::String);
+        self.0.strings.push(v.into_bytes());
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<(), E> {
+        self.0.seen(Kind::Bool);
+        self.0.bools.push(v);
         Ok(())
     }
 
     fn visit_unit<E: de::Error>(self) -> std::result::Result<(), E> {
-        self.0.not_a_number("null");
+        self.0.not_an_element("null");
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        self.0.not_a_number("an object");
+        self.0.not_an_element("an object");
         Ok(())
     }
 }
 
-/// The datatypes requests may carry: the [`TensorData`] variants.
-const SUPPORTED: &str = "FP32, FP64, INT64, UINT8";
-
-/// Parses a request body.
+/// Parses a request body's JSON part.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] (field `<request>`) with `serde_json`'s message (what is wrong, line
@@ -165,62 +326,151 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<InferRequest> {
         .map_err(|e| Error::invalid("<request>", format!("invalid request body: {e}")))
 }
 
-/// Converts a request's inputs to tensors: datatype supported, every element a number that fits
-/// it, element count equal to the product of the shape, no input given twice.
+/// Converts a request's inputs to tensors: datatype known, every JSON element of the datatype's
+/// kind and range, element count equal to the product of the shape, no input given twice; inputs
+/// with `parameters.binary_data_size` take their bytes from `binary` in order, and `binary` must
+/// be used up exactly.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming the offending input.
-pub(crate) fn to_tensors(inputs: Vec<InputTensor>) -> Result<Tensors> {
+/// [`Error::InvalidInput`] naming the offending input (or `<request>` for binary data left over).
+pub(crate) fn to_tensors(inputs: Vec<InputTensor>, binary: &[u8]) -> Result<Tensors> {
     let mut out = Tensors::new();
+    let mut rest = binary;
     for input in inputs {
         let InputTensor {
             name,
             shape,
             datatype,
             data,
+            parameters,
         } = input;
         if out.contains_key(&name) {
             return Err(Error::invalid(name, "given more than once"));
         }
-        let dtype = match DType::from_oip_name(&datatype) {
-            Ok(d @ (DType::F32 | DType::F64 | DType::I64 | DType::U8)) => d,
-            _ => {
-                return Err(Error::invalid(
-                    name,
-                    format!("datatype {datatype:?} is not supported (supported: {SUPPORTED})"),
-                ))
-            }
-        };
-        if let Some((index, what)) = data.bad {
-            return Err(Error::invalid(
-                name,
-                format!("data element {index} is {what}, not a number"),
-            ));
-        }
-        let expected = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        if expected != Some(data.values.len()) {
-            let needs =
-                expected.map_or_else(|| "an overflowing number of".to_owned(), |n| n.to_string());
-            return Err(Error::invalid(
-                name,
+        let dtype = DType::from_oip_name(&datatype).map_err(|_| {
+            Error::invalid(
+                &name,
                 format!(
-                    "shape {shape:?} needs {needs} elements, data has {}",
-                    data.values.len()
+                    "datatype {datatype:?} is not an Open Inference Protocol datatype (known: {})",
+                    DType::ALL.map(DType::oip_name).join(", ")
                 ),
+            )
+        })?;
+        let expected = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let Some(n) = expected else {
+            return Err(Error::invalid(
+                name,
+                format!("shape {shape:?} needs an overflowing number of elements"),
             ));
-        }
-        let values = data.values;
-        let tensor_data = match dtype {
-            DType::F32 => TensorData::F32(convert(&name, &values, "FP32", to_f32)?),
-            DType::F64 => TensorData::F64(convert(&name, &values, "FP64", to_f64)?),
-            DType::I64 => TensorData::I64(convert(&name, &values, "INT64", to_i64)?),
-            _ => TensorData::U8(convert(&name, &values, "UINT8", to_u8)?),
         };
+        let binary_size = match &parameters {
+            Some(p) => {
+                no_shared_memory(p, &name)?;
+                uint_param(p, "binary_data_size", &name)?
+            }
+            None => None,
+        };
+        let tensor_data =
+            match (binary_size, data) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        name,
+                        "has both data and parameters.binary_data_size; give one",
+                    ))
+                }
+                (None, None) => return Err(Error::invalid(
+                    name,
+                    "has no data: give data, or parameters.binary_data_size with the bytes after \
+                     the JSON header",
+                )),
+                (Some(size), None) => {
+                    let size = usize::try_from(size).unwrap_or(usize::MAX);
+                    if size > rest.len() {
+                        return Err(Error::invalid(
+                            name,
+                            format!(
+                            "binary_data_size is {size} bytes but only {} bytes of binary data \
+                             remain{}",
+                            rest.len(),
+                            if binary.is_empty() {
+                                " (binary data needs the Inference-Header-Content-Length header)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        ));
+                    }
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    decode_raw(&name, dtype, chunk, n)?
+                }
+                (None, Some(data)) => from_json(&name, dtype, data, &shape, n)?,
+            };
         let tensor =
             Tensor::new(shape, tensor_data).map_err(|e| Error::invalid(&name, e.to_string()))?;
         out.insert(name, tensor);
     }
+    if !rest.is_empty() {
+        return Err(Error::invalid(
+            "<request>",
+            format!(
+                "{} bytes of binary data follow the JSON header but the inputs' \
+                 binary_data_size add up to {}",
+                binary.len(),
+                binary.len() - rest.len()
+            ),
+        ));
+    }
     Ok(out)
+}
+
+fn from_json(
+    name: &str,
+    dtype: DType,
+    data: FlatData,
+    shape: &[usize],
+    n: usize,
+) -> Result<TensorData> {
+    let kind = match dtype {
+        DType::Bool => Kind::Bool,
+        DType::Bytes => Kind::String,
+        _ => Kind::Number,
+    };
+    if let Some((index, what)) = data.first_other_than(kind) {
+        return Err(Error::invalid(
+            name,
+            format!(
+                "data element {index} is {what}, not {} ({dtype} data)",
+                kind.describe()
+            ),
+        ));
+    }
+    if data.len() != n {
+        return Err(Error::invalid(
+            name,
+            format!(
+                "shape {shape:?} needs {n} elements, data has {}",
+                data.len()
+            ),
+        ));
+    }
+    let v = &data.values;
+    let dt = dtype.oip_name();
+    Ok(match dtype {
+        DType::F32 => TensorData::F32(convert(name, v, dt, to_f32)?),
+        DType::F64 => TensorData::F64(convert(name, v, dt, to_f64)?),
+        DType::F16 => TensorData::F16(convert(name, v, dt, to_f16)?),
+        DType::I64 => TensorData::I64(convert(name, v, dt, to_int)?),
+        DType::I32 => TensorData::I32(convert(name, v, dt, to_int)?),
+        DType::I16 => TensorData::I16(convert(name, v, dt, to_int)?),
+        DType::I8 => TensorData::I8(convert(name, v, dt, to_int)?),
+        DType::U64 => TensorData::U64(convert(name, v, dt, to_int)?),
+        DType::U32 => TensorData::U32(convert(name, v, dt, to_int)?),
+        DType::U16 => TensorData::U16(convert(name, v, dt, to_int)?),
+        DType::U8 => TensorData::U8(convert(name, v, dt, to_int)?),
+        DType::Bool => TensorData::Bool(data.bools),
+        DType::Bytes => TensorData::Bytes(data.strings),
+    })
 }
 
 fn convert<T>(
@@ -261,31 +511,45 @@ fn to_f64(v: Num) -> Option<f64> {
     }
 }
 
-/// `-2^63`, exactly representable.
-const I64_MIN_F: f64 = -9_223_372_036_854_775_808.0;
-
-fn to_i64(v: Num) -> Option<i64> {
-    match v {
-        Num::I(i) => Some(i),
-        Num::U(u) => i64::try_from(u).ok(),
-        // Integral floats (`3.0`, as numpy writes) are accepted; fractions are not.
-        Num::F(f) => (f.fract() == 0.0 && (I64_MIN_F..-I64_MIN_F).contains(&f)).then_some(f as i64),
-    }
+fn to_f16(v: Num) -> Option<half::f16> {
+    // Beyond ±65504 the conversion gives ±inf: refused like FP32's overflow.
+    Some(half::f16::from_f64(to_f64(v)?)).filter(|x| x.is_finite())
 }
 
-fn to_u8(v: Num) -> Option<u8> {
-    match v {
-        Num::I(i) => u8::try_from(i).ok(),
-        Num::U(u) => u8::try_from(u).ok(),
-        Num::F(f) => (f.fract() == 0.0 && (0.0..=255.0).contains(&f)).then_some(f as u8),
-    }
+/// Integers of any width: exact integers, and integral floats (`3.0`, as numpy writes) within
+/// range; fractions and out-of-range values are not.
+fn to_int<T: TryFrom<i128>>(v: Num) -> Option<T> {
+    let wide = match v {
+        Num::I(i) => i128::from(i),
+        Num::U(u) => i128::from(u),
+        // 2^64 bounds every target type; `as` is exact for integral floats below it.
+        Num::F(f) if f.fract() == 0.0 && f.abs() < 18_446_744_073_709_551_616.0 => f as i128,
+        Num::F(_) => return None,
+    };
+    T::try_from(wide).ok()
 }
 
-/// Checks the names a request asked for against the signature's outputs.
+/// How one requested output is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// `data` in the JSON.
+    Json,
+    /// `parameters.binary_data_size` in the JSON, bytes after it.
+    Binary,
+}
+
+/// Checks the names a request asked for against the signature's outputs, and reads their
+/// parameters: how each comes back.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming an output the model does not have, or one asked twice.
-pub(crate) fn check_requested(requested: &[RequestedOutput], outputs: &Schema) -> Result<()> {
+/// [`Error::InvalidInput`] naming an output the model does not have, one asked twice, one with
+/// a malformed `binary_data`, or one asking for the classification or shared-memory extension.
+pub(crate) fn check_requested(
+    requested: &[RequestedOutput],
+    outputs: &Schema,
+    options: &RequestOptions,
+) -> Result<Vec<Form>> {
+    let mut forms = Vec::with_capacity(requested.len());
     for (i, r) in requested.iter().enumerate() {
         if outputs.field(&r.name).is_none() {
             let known: Vec<&str> = outputs.fields.iter().map(|f| f.name.as_str()).collect();
@@ -300,11 +564,26 @@ pub(crate) fn check_requested(requested: &[RequestedOutput], outputs: &Schema) -
                 "requested output given more than once",
             ));
         }
+        let mut binary = options.binary_data_output;
+        if let Some(p) = &r.parameters {
+            no_shared_memory(p, &r.name)?;
+            if is_set(p, "classification") {
+                return Err(Error::invalid(
+                    &r.name,
+                    "parameter classification: the classification extension is not supported; \
+                     request the output itself and take its top classes",
+                ));
+            }
+            if let Some(b) = bool_param(p, "binary_data", &r.name)? {
+                binary = b;
+            }
+        }
+        forms.push(if binary { Form::Binary } else { Form::Json });
     }
-    Ok(())
+    Ok(forms)
 }
 
-/// The response of an inference request.
+/// The response of an inference request (its JSON part).
 #[derive(Debug, Serialize)]
 pub(crate) struct InferResponse<'a> {
     pub(crate) model_name: &'a str,
@@ -314,27 +593,72 @@ pub(crate) struct InferResponse<'a> {
     pub(crate) outputs: Vec<OutputTensor<'a>>,
 }
 
-/// One output tensor of a response; `data` is flat, row-major.
+/// One output tensor of a response: `data` flat, row-major, or its binary size.
 #[derive(Debug, Serialize)]
 pub(crate) struct OutputTensor<'a> {
     name: &'a str,
     shape: &'a [usize],
     datatype: &'static str,
-    data: DataRef<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<BinaryParameters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<DataRef<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct BinaryParameters {
+    binary_data_size: usize,
 }
 
 impl<'a> OutputTensor<'a> {
-    pub(crate) fn new(name: &'a str, t: &'a Tensor) -> Self {
-        Self {
+    /// `t` as JSON `data`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a `BYTES` element that is not UTF-8 (JSON strings are):
+    /// the client should ask for the output in binary form.
+    pub(crate) fn json(name: &'a str, t: &'a Tensor) -> Result<Self> {
+        if let TensorData::Bytes(v) = t.data() {
+            if let Some(i) = v.iter().position(|b| std::str::from_utf8(b).is_err()) {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "BYTES output element {i} is not UTF-8, so it has no JSON form; ask \
+                         for this output with parameters.binary_data = true"
+                    ),
+                ));
+            }
+        }
+        Ok(Self {
             name,
             shape: t.shape(),
             datatype: t.dtype().oip_name(),
-            data: DataRef(t.data()),
-        }
+            parameters: None,
+            data: Some(DataRef(t.data())),
+        })
+    }
+
+    /// `t` in binary form: appends its bytes to `raw`.
+    ///
+    /// # Errors
+    /// As [`raw_size`].
+    pub(crate) fn binary(name: &'a str, t: &'a Tensor, raw: &mut Vec<u8>) -> Result<Self> {
+        let size = raw_size(name, t.data())?;
+        raw.reserve(size);
+        encode_raw(t.data(), raw);
+        Ok(Self {
+            name,
+            shape: t.shape(),
+            datatype: t.dtype().oip_name(),
+            parameters: Some(BinaryParameters {
+                binary_data_size: size,
+            }),
+            data: None,
+        })
     }
 }
 
-/// Serializes the elements as a flat JSON array straight from the tensor's buffer.
+/// Serializes the elements as a flat JSON array straight from the tensor's buffer (`FP16` as
+/// its exact `f32` value, `BYTES` as strings, checked UTF-8 by [`OutputTensor::json`]).
 #[derive(Debug)]
 struct DataRef<'a>(&'a TensorData);
 
@@ -345,6 +669,24 @@ impl Serialize for DataRef<'_> {
             TensorData::F64(v) => v.serialize(s),
             TensorData::I64(v) => v.serialize(s),
             TensorData::U8(v) => v.serialize(s),
+            TensorData::Bool(v) => v.serialize(s),
+            TensorData::U16(v) => v.serialize(s),
+            TensorData::U32(v) => v.serialize(s),
+            TensorData::U64(v) => v.serialize(s),
+            TensorData::I8(v) => v.serialize(s),
+            TensorData::I16(v) => v.serialize(s),
+            TensorData::I32(v) => v.serialize(s),
+            TensorData::F16(v) => s.collect_seq(v.iter().map(|x| x.to_f32())),
+            TensorData::Bytes(v) => {
+                let mut seq = s.serialize_seq(Some(v.len()))?;
+                for b in v {
+                    let text = std::str::from_utf8(b).map_err(serde::ser::Error::custom)?;
+                    seq.serialize_element(text)?;
+                }
+                seq.end()
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(serde::ser::Error::custom("datatype without a JSON form")),
         }
     }
 }
@@ -354,7 +696,7 @@ impl Serialize for DataRef<'_> {
 pub(crate) struct ServerMetadata {
     pub(crate) name: &'static str,
     pub(crate) version: &'static str,
-    pub(crate) extensions: [&'static str; 0],
+    pub(crate) extensions: &'static [&'static str],
 }
 
 /// `GET /v2/models/{name}[/versions/{version}]`.
@@ -394,7 +736,7 @@ mod tests {
     use super::*;
 
     fn tensors(body: &str) -> Result<Tensors> {
-        to_tensors(parse_request(body.as_bytes())?.inputs)
+        to_tensors(parse_request(body.as_bytes())?.inputs, &[])
     }
 
     fn reason(e: Error) -> (String, String) {
@@ -477,11 +819,20 @@ mod tests {
         assert_eq!(field, "x");
         assert!(why.contains("needs 4 elements, data has 3"), "{why}");
         let (field, why) = reason(
-            tensors(r#"{"inputs":[{"name":"b","shape":[1],"datatype":"BOOL","data":[true]}]}"#)
+            tensors(r#"{"inputs":[{"name":"b","shape":[1],"datatype":"BOOL","data":[1]}]}"#)
                 .unwrap_err(),
         );
         assert_eq!(field, "b");
-        assert!(why.contains("\"BOOL\""), "{why}");
+        assert!(
+            why.contains("element 0 is a number, not a boolean"),
+            "{why}"
+        );
+        let (field, why) = reason(
+            tensors(r#"{"inputs":[{"name":"b","shape":[1],"datatype":"FP8","data":[1]}]}"#)
+                .unwrap_err(),
+        );
+        assert_eq!(field, "b");
+        assert!(why.contains("\"FP8\"") && why.contains("BYTES"), "{why}");
         let (_, why) = reason(
             tensors(
                 r#"{"inputs":[{"name":"x","shape":[18446744073709551615,2],"datatype":"FP32","data":[]}]}"#,
@@ -514,5 +865,255 @@ mod tests {
             assert_eq!(field, "<request>", "{body}");
             assert!(why.starts_with("invalid request body"), "{why}");
         }
+    }
+
+    /// One request with every datatype in JSON, and the tensors it must give.
+    #[test]
+    fn every_datatype_reads_from_json() {
+        let t = tensors(
+            r#"{"inputs":[
+            {"name":"bool","shape":[2],"datatype":"BOOL","data":[true,false]},
+            {"name":"u8","shape":[2],"datatype":"UINT8","data":[0,255]},
+            {"name":"u16","shape":[2],"datatype":"UINT16","data":[0,65535]},
+            {"name":"u32","shape":[2],"datatype":"UINT32","data":[0,4294967295]},
+            {"name":"u64","shape":[2],"datatype":"UINT64","data":[0,18446744073709551615]},
+            {"name":"i8","shape":[2],"datatype":"INT8","data":[-128,127]},
+            {"name":"i16","shape":[2],"datatype":"INT16","data":[-32768,32767]},
+            {"name":"i32","shape":[2],"datatype":"INT32","data":[-2147483648,2147483647]},
+            {"name":"i64","shape":[2],"datatype":"INT64","data":[-9223372036854775808,9223372036854775807]},
+            {"name":"f16","shape":[2],"datatype":"FP16","data":[0.5,-65504]},
+            {"name":"f32","shape":[2],"datatype":"FP32","data":[0.5,-1]},
+            {"name":"f64","shape":[2],"datatype":"FP64","data":[0.1,2]},
+            {"name":"s","shape":[2],"datatype":"BYTES","data":["héllo",""]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(t.len(), 13);
+        assert_eq!(t["bool"].data(), &TensorData::Bool(vec![true, false]));
+        assert_eq!(t["u64"].data(), &TensorData::U64(vec![0, u64::MAX]));
+        assert_eq!(t["i8"].data(), &TensorData::I8(vec![-128, 127]));
+        assert_eq!(
+            t["f16"].data(),
+            &TensorData::F16(vec![half::f16::from_f32(0.5), half::f16::MIN])
+        );
+        assert_eq!(
+            t["s"].data(),
+            &TensorData::Bytes(vec!["héllo".as_bytes().to_vec(), vec![]])
+        );
+        for d in DType::ALL {
+            assert!(t.values().any(|x| x.dtype() == d), "{d}");
+        }
+        for (dt, v) in [
+            ("INT8", "128"),
+            ("INT8", "-129"),
+            ("UINT16", "65536"),
+            ("UINT32", "-1"),
+            ("UINT64", "1.5"),
+            ("INT32", "2147483648"),
+            ("INT16", "1e10"),
+            ("FP16", "65520"),
+            ("BYTES", "1"),
+            ("BOOL", "\"true\""),
+        ] {
+            let body = format!(
+                r#"{{"inputs":[{{"name":"v","shape":[1],"datatype":"{dt}","data":[{v}]}}]}}"#
+            );
+            let (field, why) = reason(tensors(&body).unwrap_err());
+            assert_eq!(field, "v", "{dt} {v}");
+            assert!(why.contains(dt), "{dt} {v}: {why}");
+        }
+    }
+
+    fn with_binary(header: &str, raw: &[u8]) -> Result<Tensors> {
+        to_tensors(parse_request(header.as_bytes())?.inputs, raw)
+    }
+
+    #[test]
+    fn every_datatype_round_trips_through_binary() {
+        let samples = [
+            TensorData::Bool(vec![true, false, true]),
+            TensorData::U8(vec![0, 7, 255]),
+            TensorData::U16(vec![0, 1, u16::MAX]),
+            TensorData::U32(vec![0, 1, u32::MAX]),
+            TensorData::U64(vec![0, 1, u64::MAX]),
+            TensorData::I8(vec![i8::MIN, 0, i8::MAX]),
+            TensorData::I16(vec![i16::MIN, 0, i16::MAX]),
+            TensorData::I32(vec![i32::MIN, 0, i32::MAX]),
+            TensorData::I64(vec![i64::MIN, 0, i64::MAX]),
+            TensorData::F16(vec![
+                half::f16::MIN,
+                half::f16::ZERO,
+                half::f16::from_f32(0.1),
+            ]),
+            TensorData::F32(vec![-1.5, 0.0, f32::MAX]),
+            TensorData::F64(vec![-1.5, 0.1, f64::MIN_POSITIVE]),
+            TensorData::Bytes(vec![b"a".to_vec(), vec![], vec![0xff, 0x00]]),
+        ];
+        for data in samples {
+            let dt = data.dtype();
+            let mut raw = Vec::new();
+            encode_raw(&data, &mut raw);
+            assert_eq!(raw.len(), raw_size("x", &data).unwrap(), "{dt}");
+            assert_eq!(decode_raw("x", dt, &raw, 3).unwrap(), data, "{dt}");
+            // The same through a whole request: JSON header, then the bytes.
+            let header = format!(
+                r#"{{"inputs":[{{"name":"x","shape":[3],"datatype":"{dt}","parameters":{{"binary_data_size":{}}}}}]}}"#,
+                raw.len()
+            );
+            let t = with_binary(&header, &raw).unwrap();
+            assert_eq!(t["x"].data(), &data, "{dt}");
+            // A byte short, or one too many, is a 400 naming the input or the request.
+            let (field, _) = reason(with_binary(&header, &raw[..raw.len() - 1]).unwrap_err());
+            assert_eq!(field, "x", "{dt}");
+            let mut long = raw.clone();
+            long.push(0);
+            let (field, why) = reason(with_binary(&header, &long).unwrap_err());
+            assert_eq!(field, "<request>", "{dt}");
+            assert!(why.contains("add up to"), "{why}");
+            // The wrong element count for the shape.
+            assert!(decode_raw("x", dt, &raw, 2).is_err(), "{dt}");
+        }
+    }
+
+    #[test]
+    fn binary_and_json_inputs_mix_in_order() {
+        let header = r#"{"inputs":[
+            {"name":"a","shape":[2],"datatype":"INT32","parameters":{"binary_data_size":8}},
+            {"name":"b","shape":[1],"datatype":"FP32","data":[2.5]},
+            {"name":"c","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":6}}]}"#;
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&7i32.to_le_bytes());
+        raw.extend_from_slice(&(-1i32).to_le_bytes());
+        raw.extend_from_slice(&2u32.to_le_bytes());
+        raw.extend_from_slice(b"ok");
+        let t = with_binary(header, &raw).unwrap();
+        assert_eq!(t["a"].data(), &TensorData::I32(vec![7, -1]));
+        assert_eq!(t["b"].as_f32(), Some(&[2.5f32][..]));
+        assert_eq!(t["c"].to_strings().unwrap(), vec!["ok"]);
+    }
+
+    #[test]
+    fn bad_binary_requests_are_clear_400s() {
+        let one = |params: &str, raw: &[u8]| {
+            let header = format!(
+                r#"{{"inputs":[{{"name":"x","shape":[2],"datatype":"BYTES","parameters":{params}}}]}}"#
+            );
+            reason(with_binary(&header, raw).unwrap_err())
+        };
+        // A length prefix past the end; a truncated prefix; too few strings.
+        let (f, why) = one(r#"{"binary_data_size":8}"#, &[9, 0, 0, 0, 1, 2, 3, 4]);
+        assert_eq!(f, "x");
+        assert!(why.contains("claims 9 bytes"), "{why}");
+        let (_, why) = one(r#"{"binary_data_size":6}"#, &[1, 0, 0, 0, 65, 0]);
+        assert!(why.contains("too few for a 4-byte length"), "{why}");
+        let (_, why) = one(r#"{"binary_data_size":5}"#, &[1, 0, 0, 0, 65]);
+        assert!(
+            why.contains("holds 1 BYTES elements where the shape needs 2"),
+            "{why}"
+        );
+        // Size larger than what follows; no header at all.
+        let (_, why) = one(r#"{"binary_data_size":100}"#, &[0; 8]);
+        assert!(why.contains("only 8 bytes"), "{why}");
+        let (_, why) = one(r#"{"binary_data_size":1}"#, &[]);
+        assert!(why.contains("Inference-Header-Content-Length"), "{why}");
+        let (_, why) = one(r#"{"binary_data_size":"8"}"#, &[0; 8]);
+        assert!(
+            why.contains("binary_data_size must be a non-negative integer"),
+            "{why}"
+        );
+        let (_, why) = one(r#"{"shared_memory_region":"r"}"#, &[]);
+        assert!(why.contains("shared-memory"), "{why}");
+        let (_, why) = one(r#"{}"#, &[]);
+        assert!(why.contains("has no data"), "{why}");
+        // BOOL bytes other than 0 and 1.
+        let (_, why) = reason(decode_raw("b", DType::Bool, &[0, 2], 2).unwrap_err());
+        assert!(why.contains("element 1 is byte 2"), "{why}");
+        // Both data and binary_data_size.
+        let header = r#"{"inputs":[{"name":"x","shape":[1],"datatype":"UINT8","data":[1],"parameters":{"binary_data_size":1}}]}"#;
+        let (_, why) = reason(with_binary(header, &[1]).unwrap_err());
+        assert!(why.contains("give one"), "{why}");
+    }
+
+    #[test]
+    fn parameters_are_honoured_or_refused_by_name() {
+        let req = |p: &str| {
+            parse_request(format!(r#"{{"inputs":[],"parameters":{p}}}"#).as_bytes()).unwrap()
+        };
+        let o = RequestOptions::of(&req(
+            r#"{"binary_data_output":true,"timeout":1500,"priority":1,"custom":"x"}"#,
+        ))
+        .unwrap();
+        assert!(o.binary_data_output);
+        assert_eq!(o.timeout_us, Some(1500));
+        let (_, why) = reason(RequestOptions::of(&req(r#"{"sequence_id":3}"#)).unwrap_err());
+        assert!(why.contains("sequence_id"), "{why}");
+        assert!(RequestOptions::of(&req(r#"{"sequence_id":0}"#)).is_ok());
+        let (_, why) =
+            reason(RequestOptions::of(&req(r#"{"binary_data_output":"yes"}"#)).unwrap_err());
+        assert!(
+            why.contains("binary_data_output must be a boolean"),
+            "{why}"
+        );
+
+        let schema = Schema::new(vec![
+            TensorSpec::new("y", DType::F32, vec![-1, 1]),
+            TensorSpec::new("z", DType::F32, vec![-1, 1]),
+        ]);
+        let outs = |j: &str| -> Vec<RequestedOutput> { serde_json::from_str(j).unwrap() };
+        let forms = check_requested(
+            &outs(r#"[{"name":"y","parameters":{"binary_data":true}},{"name":"z"}]"#),
+            &schema,
+            &RequestOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(forms, vec![Form::Binary, Form::Json]);
+        let all_binary = RequestOptions {
+            binary_data_output: true,
+            timeout_us: None,
+        };
+        let forms = check_requested(
+            &outs(r#"[{"name":"y","parameters":{"binary_data":false}},{"name":"z"}]"#),
+            &schema,
+            &all_binary,
+        )
+        .unwrap();
+        assert_eq!(forms, vec![Form::Json, Form::Binary]);
+        let (f, why) = reason(
+            check_requested(
+                &outs(r#"[{"name":"y","parameters":{"classification":2}}]"#),
+                &schema,
+                &all_binary,
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(f, "y");
+        assert!(why.contains("classification"), "{why}");
+    }
+
+    #[test]
+    fn json_outputs_of_every_datatype() {
+        let t = |d: TensorData| Tensor::new(vec![d.len()], d).unwrap();
+        let cases = [
+            (t(TensorData::Bool(vec![true, false])), "[true,false]"),
+            (t(TensorData::U64(vec![u64::MAX])), "[18446744073709551615]"),
+            (t(TensorData::I8(vec![-3])), "[-3]"),
+            (t(TensorData::F16(vec![half::f16::from_f32(0.5)])), "[0.5]"),
+            (t(TensorData::Bytes(vec![b"a\"b".to_vec()])), r#"["a\"b"]"#),
+        ];
+        for (tensor, want) in cases {
+            let o = OutputTensor::json("y", &tensor).unwrap();
+            let j = serde_json::to_string(&o).unwrap();
+            assert!(j.contains(&format!(r#""data":{want}"#)), "{j}");
+        }
+        let bad = t(TensorData::Bytes(vec![vec![0xff]]));
+        let (_, why) = reason(OutputTensor::json("y", &bad).unwrap_err());
+        assert!(why.contains("binary_data = true"), "{why}");
+        let mut raw = Vec::new();
+        let o = OutputTensor::binary("y", &bad, &mut raw).unwrap();
+        let j = serde_json::to_string(&o).unwrap();
+        assert!(
+            j.contains(r#""parameters":{"binary_data_size":5}"#) && !j.contains("data\":"),
+            "{j}"
+        );
+        assert_eq!(raw, [1, 0, 0, 0, 0xff]);
     }
 }
