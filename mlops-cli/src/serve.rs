@@ -1,5 +1,6 @@
-//! `mlops serve`: the Open Inference Protocol v2 HTTP server over registry versions, following
-//! alias moves while it runs, with canary / shadow rollouts and automatic rollback.
+//! `mlops serve`: the Open Inference Protocol v2 HTTP (and gRPC) server over registry versions
+//! of one or more models, each following its alias moves while it runs, with its own canary /
+//! shadow rollout and automatic rollback.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,12 +25,13 @@ pub struct Args {
     #[arg(long, default_value = "./mlops-registry")]
     store: String,
     /// Model to serve, as NAME@ALIAS (e.g. `churn@production`); the server follows the alias.
+    /// Repeat it to serve several models from one process, each with its own deployment.
+    #[arg(long, required = true)]
+    model: Vec<String>,
+    /// A candidate to canary, as NAME@ALIAS of one of the served models (e.g. `churn@canary`);
+    /// deployed whenever the alias exists, removed when it is removed. Repeatable, one per model.
     #[arg(long)]
-    model: String,
-    /// A candidate to canary, as NAME@ALIAS of the same model (e.g. `churn@canary`); deployed
-    /// whenever the alias exists, removed when it is removed.
-    #[arg(long, conflicts_with = "shadow")]
-    canary: Option<String>,
+    canary: Vec<String>,
     /// Percentage of requests sent to the canary.
     #[arg(long, default_value_t = 10.0, value_name = "PCT")]
     canary_weight: f64,
@@ -37,9 +39,9 @@ pub struct Args {
     #[arg(long, requires = "canary")]
     ab: bool,
     /// A candidate to shadow, as NAME@ALIAS: it computes a copy of the requests, its answers
-    /// are compared with the stable ones and never returned.
+    /// are compared with the stable ones and never returned. Repeatable, one per model.
     #[arg(long)]
-    shadow: Option<String>,
+    shadow: Vec<String>,
     /// Percentage of requests mirrored to the shadow.
     #[arg(long, default_value_t = 100.0, value_name = "PCT")]
     shadow_mirror: f64,
@@ -161,36 +163,7 @@ fn millis(v: f64, flag: &str) -> Result<Duration> {
 /// Invalid arguments, an unreadable store, a missing alias, a model that does not load, an
 /// address that cannot be bound, or an admin token variable that is unset.
 pub fn run(args: Args, format: Format) -> Result<ExitCode> {
-    let (name, stable_alias) = alias_ref(&args.model, "--model")?;
-    let candidate = match (&args.canary, &args.shadow) {
-        (Some(c), _) => {
-            let (n, a) = alias_ref(c, "--canary")?;
-            let weight = pct(args.canary_weight, "--canary-weight")?;
-            let s = if args.ab {
-                Strategy::AbTest { weight }
-            } else {
-                Strategy::Canary { weight }
-            };
-            Some((n, a, s))
-        }
-        (None, Some(s)) => {
-            let (n, a) = alias_ref(s, "--shadow")?;
-            let mirror = pct(args.shadow_mirror, "--shadow-mirror")?;
-            Some((n, a, Strategy::Shadow { mirror }))
-        }
-        (None, None) => None,
-    };
-    if let Some((n, _, _)) = &candidate {
-        if *n != name {
-            bail!("the candidate must be a version of {name}, not of {n}");
-        }
-    }
-    if candidate
-        .as_ref()
-        .is_some_and(|(_, a, _)| *a == stable_alias)
-    {
-        bail!("the candidate alias must differ from the stable alias {stable_alias}");
-    }
+    let plans = plan_models(&args)?;
     let admin_token = match &args.admin_token_env {
         Some(var) => match std::env::var(var) {
             Ok(t) if !t.trim().is_empty() => Some(t),
@@ -256,41 +229,48 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
         }
     };
     let metrics = Metrics::new();
-    let config = WatchConfig {
-        candidate: candidate.map(|(_, a, s)| (a, s)),
-        engine,
-        metrics: metrics.clone(),
-        policy,
-        controller: true,
-        poll_interval: Duration::from_millis(args.poll_ms.max(1)),
-        write_back: !args.no_write_back,
-        ..WatchConfig::new(name.clone(), stable_alias.clone(), cache_dir)
-    };
-    let watched = RegistryDeployment::start(registry, config)
-        .with_context(|| format!("deploying {}", args.model))?;
-    let deployment = watched.deployment().clone();
-    if let Some(g) = &deployment.policy().drift {
-        let outputs = &deployment.signature().outputs.fields;
-        match outputs.iter().find(|f| f.name == g.output) {
-            None => bail!(
-                "--drift-guard: the model has no output {:?} (outputs: {:?})",
-                g.output,
-                outputs.iter().map(|f| f.name.as_str()).collect::<Vec<_>>()
-            ),
-            Some(f) => {
-                let width: i64 = f.shape.iter().skip(1).product();
-                if width > 0 && g.column as i64 >= width {
-                    bail!(
-                        "--drift-guard: output {:?} has {width} columns, column {} does not exist",
-                        g.output,
-                        g.column
-                    );
-                }
+    let models = ModelSet::new();
+    let mut watched = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let config = WatchConfig {
+            candidate: plan.candidate.clone(),
+            engine: engine.clone(),
+            metrics: metrics.clone(),
+            policy: policy.clone(),
+            controller: true,
+            poll_interval: Duration::from_millis(args.poll_ms.max(1)),
+            write_back: !args.no_write_back,
+            ..WatchConfig::new(
+                plan.name.clone(),
+                plan.stable.clone(),
+                cache_dir.join(plan.name.as_str()),
+            )
+        };
+        let shown = format!("{}@{}", plan.name, plan.stable);
+        let started = RegistryDeployment::start(registry.clone(), config)
+            .with_context(|| format!("deploying {shown}"))
+            .and_then(|w| {
+                check_drift_guard(w.deployment())?;
+                Ok(w)
+            });
+        match started {
+            Ok(w) => {
+                models.insert(w.deployment().clone());
+                watched.push((plan, w));
             }
+            // With several models, one that fails to load is reported in the model
+            // repository index and the others serve; alone, it is the command's error.
+            Err(e) if args.model.len() > 1 => {
+                let reason = format!("{e:#}");
+                eprintln!("mlops serve: {shown} is unavailable: {reason}");
+                models.mark_unavailable(plan.name.as_str(), reason);
+            }
+            Err(e) => return Err(e),
         }
     }
-    let models = ModelSet::new();
-    models.insert(deployment.clone());
+    if watched.is_empty() {
+        bail!("no model could be loaded");
+    }
     let mut http = HttpConfig::new(metrics);
     if let Some(t) = admin_token {
         http = http.with_admin_token(t);
@@ -304,6 +284,7 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
         .thread_name("mlops-http")
         .build()
         .context("starting the HTTP runtime")?;
+    let serving = &watched;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
@@ -321,32 +302,60 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
             .as_ref()
             .map(tokio::net::TcpListener::local_addr)
             .transpose()?;
-        let stable = deployment.stable_version().version;
-        let cand = deployment.candidate();
+        let served: Vec<serde_json::Value> = serving
+            .iter()
+            .map(|(plan, w)| {
+                let d = w.deployment();
+                serde_json::json!({
+                    "model": plan.name.as_str(),
+                    "alias": plan.stable.as_str(),
+                    "stable_version": d.stable_version().version,
+                    "candidate": d.candidate().map(|(id, s)| serde_json::json!({"version": id.version, "strategy": s})),
+                })
+            })
+            .collect();
+        let unavailable: Vec<serde_json::Value> = grpc_models
+            .unavailable()
+            .into_iter()
+            .map(|(m, reason)| serde_json::json!({"model": m, "reason": reason}))
+            .collect();
         {
             let mut out = std::io::stdout().lock();
             match format {
                 Format::Json => {
+                    // `model`, `stable_version` and `candidate` describe the first model (the
+                    // line's shape before several models); `models` lists them all.
+                    let first = &served[0];
                     let line = serde_json::json!({
                         "event": "listening",
                         "addr": addr.to_string(),
                         "grpc_addr": grpc_addr.map(|a| a.to_string()),
-                        "model": name.as_str(),
-                        "stable_version": stable,
-                        "candidate": cand.as_ref().map(|(id, s)| serde_json::json!({"version": id.version, "strategy": s})),
+                        "model": first["model"],
+                        "stable_version": first["stable_version"],
+                        "candidate": first["candidate"],
+                        "models": served,
+                        "unavailable": unavailable,
                         "admin": args.admin_token_env.is_some(),
                     });
                     writeln!(out, "{line}")?;
                 }
                 Format::Text => {
-                    writeln!(
-                        out,
-                        "serving {}@{} (v{stable}){} on http://{addr}",
-                        name,
-                        stable_alias,
-                        cand.map(|(id, s)| format!(" with candidate v{} ({s:?})", id.version))
-                            .unwrap_or_default()
-                    )?;
+                    for (plan, w) in serving {
+                        let d = w.deployment();
+                        writeln!(
+                            out,
+                            "serving {}@{} (v{}){} on http://{addr}",
+                            plan.name,
+                            plan.stable,
+                            d.stable_version().version,
+                            d.candidate()
+                                .map(|(id, s)| format!(" with candidate v{} ({s:?})", id.version))
+                                .unwrap_or_default()
+                        )?;
+                    }
+                    for u in &unavailable {
+                        writeln!(out, "unavailable: {} ({})", u["model"], u["reason"])?;
+                    }
                     if let Some(g) = grpc_addr {
                         writeln!(out, "gRPC (inference.GRPCInferenceService) on {g}")?;
                     }
@@ -388,6 +397,93 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
     drop(watched);
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One model to serve: its name, the alias it follows, and its candidate, if any.
+struct ModelPlan {
+    name: mlops_core::ModelName,
+    stable: AliasName,
+    candidate: Option<(AliasName, Strategy)>,
+}
+
+/// Pairs each `--model` with its `--canary` or `--shadow` (matched by model name).
+fn plan_models(args: &Args) -> Result<Vec<ModelPlan>> {
+    let mut plans: Vec<ModelPlan> = Vec::with_capacity(args.model.len());
+    for m in &args.model {
+        let (name, stable) = alias_ref(m, "--model")?;
+        if plans.iter().any(|p| p.name == name) {
+            bail!("--model {m}: {name} is given twice; each model is served once");
+        }
+        plans.push(ModelPlan {
+            name,
+            stable,
+            candidate: None,
+        });
+    }
+    if args.ab && args.canary.is_empty() {
+        bail!("--ab needs --canary");
+    }
+    let canaries = args.canary.iter().map(|c| (c, "--canary"));
+    let shadows = args.shadow.iter().map(|c| (c, "--shadow"));
+    for (text, flag) in canaries.chain(shadows) {
+        let (name, alias) = alias_ref(text, flag)?;
+        let Some(plan) = plans.iter_mut().find(|p| p.name == name) else {
+            let served: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "{flag} {text}: the candidate must be a version of a served --model ({}), not of {name}",
+                served.join(", ")
+            );
+        };
+        if alias == plan.stable {
+            bail!(
+                "the candidate alias must differ from the stable alias {}",
+                plan.stable
+            );
+        }
+        if plan.candidate.is_some() {
+            bail!("{flag} {text}: {name} already has a candidate (one --canary or --shadow per model)");
+        }
+        let strategy = if flag == "--shadow" {
+            Strategy::Shadow {
+                mirror: pct(args.shadow_mirror, "--shadow-mirror")?,
+            }
+        } else {
+            let weight = pct(args.canary_weight, "--canary-weight")?;
+            if args.ab {
+                Strategy::AbTest { weight }
+            } else {
+                Strategy::Canary { weight }
+            }
+        };
+        plan.candidate = Some((alias, strategy));
+    }
+    Ok(plans)
+}
+
+/// Refuses a `--drift-guard` naming an output or column the model does not have.
+fn check_drift_guard(deployment: &mlops_serve::deploy::Deployment) -> Result<()> {
+    let Some(g) = &deployment.policy().drift else {
+        return Ok(());
+    };
+    let outputs = &deployment.signature().outputs.fields;
+    match outputs.iter().find(|f| f.name == g.output) {
+        None => bail!(
+            "--drift-guard: the model has no output {:?} (outputs: {:?})",
+            g.output,
+            outputs.iter().map(|f| f.name.as_str()).collect::<Vec<_>>()
+        ),
+        Some(f) => {
+            let width: i64 = f.shape.iter().skip(1).product();
+            if width > 0 && g.column as i64 >= width {
+                bail!(
+                    "--drift-guard: output {:?} has {width} columns, column {} does not exist",
+                    g.output,
+                    g.column
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -299,7 +299,7 @@ fn bad_arguments_fail_with_a_clear_message() {
         (
             &["--model", "scorer@production", "--canary", "other@canary"],
             &[],
-            "must be a version of scorer",
+            "must be a version of a served --model (scorer)",
         ),
         (
             &[
