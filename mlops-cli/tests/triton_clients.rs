@@ -43,7 +43,9 @@ fn triton_python(test: &str) -> Option<String> {
 /// Runs `clients.py` and fails the test, with its output, unless every check passed.
 fn run_clients(python: &str, protocol: &str, url: &str, scenario: &str, token: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/triton/clients.py");
-    let out = Command::new(python)
+    // coreutils `timeout`: a client that hangs fails the test instead of the CI run.
+    let out = Command::new("timeout")
+        .args(["300", python])
         .arg(&script)
         .args(["--protocol", protocol, "--url", url, "--scenario", scenario])
         .args(["--token", token])
