@@ -27,6 +27,53 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Milliseconds as a float, for printing.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// What a closed-loop load run reports: successful requests, their rate over the measured
+/// window, and their latency mean, p50/p90/p99 ([`percentile`]) and max.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencySummary {
+    /// Successful requests in the measured window.
+    pub requests: u64,
+    /// `requests` per second of the window.
+    pub rps: f64,
+    /// Mean latency.
+    pub mean: Duration,
+    /// Median latency.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Slowest request.
+    pub max: Duration,
+}
+
+impl LatencySummary {
+    /// Summarises the latencies of a window of `secs` seconds (any order).
+    pub fn new(mut latencies: Vec<Duration>, secs: f64) -> Self {
+        latencies.sort_unstable();
+        let requests = latencies.len() as u64;
+        let mean = if latencies.is_empty() {
+            Duration::ZERO
+        } else {
+            latencies.iter().sum::<Duration>() / latencies.len() as u32
+        };
+        LatencySummary {
+            requests,
+            rps: requests as f64 / secs,
+            mean,
+            p50: percentile(&latencies, 0.50),
+            p90: percentile(&latencies, 0.90),
+            p99: percentile(&latencies, 0.99),
+            max: latencies.last().copied().unwrap_or(Duration::ZERO),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +91,27 @@ mod tests {
         assert_eq!(percentile(&v, 1.0), Duration::from_micros(100));
         assert_eq!(percentile(&[], 0.99), Duration::ZERO);
         assert_eq!(percentile(&v[..1], 0.99), Duration::from_micros(1));
+    }
+
+    #[test]
+    fn latency_summary_of_a_window() {
+        let v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        let s = LatencySummary::new(v, 2.0);
+        assert_eq!((s.requests, s.rps), (100, 50.0));
+        assert_eq!(s.mean, Duration::from_micros(50_500));
+        assert_eq!(
+            (s.p50, s.p99, s.max),
+            (
+                Duration::from_millis(51),
+                Duration::from_millis(99),
+                Duration::from_millis(100)
+            )
+        );
+        let empty = LatencySummary::new(Vec::new(), 1.0);
+        assert_eq!(
+            (empty.requests, empty.mean, empty.max),
+            (0, Duration::ZERO, Duration::ZERO)
+        );
     }
 
     #[test]

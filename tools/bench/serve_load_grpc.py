@@ -5,9 +5,9 @@ against MLServer's gRPC server, same model, same machine, same run; plus both se
 
     cargo build --release -p mlops-cli
     cargo build --release -p mlops-benches --bin oip_load
-    PROTOC=/bin/false cargo build --release -p mlops-serve --features grpc --example oip_grpc_load
+    PROTOC=/bin/false cargo build --release -p mlops-benches --features grpc --bin oip_grpc_load
     python3 tools/bench/serve_load_grpc.py --mlops-bin target/release/mlops \
-        --loadgen target/release/oip_load --grpc-loadgen target/release/examples/oip_grpc_load \
+        --loadgen target/release/oip_load --grpc-loadgen target/release/oip_grpc_load \
         [--duration-s 10] [--concurrency 1,16,64] [--no-http]
 
 The model, the registry, MLServer's configuration (two variants: without and with adaptive
@@ -42,7 +42,7 @@ def parse_args():
     p.add_argument("--mlops-bin", required=True, help="the `mlops` binary (release)")
     p.add_argument("--loadgen", required=True, help="the `oip_load` binary (HTTP, release)")
     p.add_argument("--grpc-loadgen", required=True,
-                   help="the `oip_grpc_load` example binary (release)")
+                   help="the `oip_grpc_load` binary of mlops-benches (release)")
     p.add_argument("--duration-s", type=float, default=10.0, help="measured seconds per run")
     p.add_argument("--warmup-s", type=float, default=2.0, help="warm-up seconds per run")
     p.add_argument("--concurrency", default="1,16,64", help="comma-separated levels")

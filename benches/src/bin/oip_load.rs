@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mlops_benches::percentile;
+use mlops_benches::{ms, LatencySummary};
 
 /// Socket read/write timeout: a stuck server shows up as I/O errors, not a hung benchmark.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -444,10 +444,6 @@ fn json_string(s: &str) -> String {
     out
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cfg = match parse_args(&args) {
@@ -499,22 +495,16 @@ fn main() -> ExitCode {
         eprintln!("oip_load: the run was incomplete ({panicked} worker(s) panicked)");
         return ExitCode::from(1);
     }
-    let mut lat = total.latencies;
-    lat.sort_unstable();
-    let ok = lat.len() as u64;
     let secs = cfg.duration.as_secs_f64();
-    let rps = ok as f64 / secs;
-    let mean = if lat.is_empty() {
-        Duration::ZERO
-    } else {
-        lat.iter().sum::<Duration>() / lat.len() as u32
-    };
-    let (p50, p90, p99) = (
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.90),
-        percentile(&lat, 0.99),
-    );
-    let max = lat.last().copied().unwrap_or(Duration::ZERO);
+    let LatencySummary {
+        requests: ok,
+        rps,
+        mean,
+        p50,
+        p90,
+        p99,
+        max,
+    } = LatencySummary::new(total.latencies, secs);
     let errors = total.non_2xx + total.io_errors + total.protocol_errors;
     if cfg.json {
         println!(

@@ -2,7 +2,7 @@
 //! `inference.GRPCInferenceService/ModelInfer`, the gRPC sibling of `benches/src/bin/oip_load.rs`.
 //!
 //! ```text
-//! cargo run --release -p mlops-serve --features grpc --example oip_grpc_load -- \
+//! cargo run --release -p mlops-benches --features grpc --bin oip_grpc_load -- \
 //!     --addr 127.0.0.1:8001 --model mlp --body req.json \
 //!     --concurrency 16 --duration-s 10 --warmup-s 2 [--json] [--print-response]
 //! ```
@@ -38,6 +38,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mlops_benches::{ms, LatencySummary};
 use mlops_serve::grpc::proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use mlops_serve::grpc::proto::{ModelInferRequest, ModelInferResponse};
 use prost::Message;
@@ -593,18 +594,6 @@ fn worker(cfg: &Config, measure_start: Instant, end: Instant) -> WorkerStats {
     stats
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round_ties_even() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn tensor_values(
     datatype: &str,
     raw: Option<&Vec<u8>>,
@@ -743,22 +732,16 @@ fn main() -> ExitCode {
     if let Some(m) = &total.first_protocol_error {
         eprintln!("oip_grpc_load: first protocol error: {m}");
     }
-    let mut lat = total.latencies;
-    lat.sort_unstable();
-    let ok = lat.len() as u64;
     let secs = cfg.duration.as_secs_f64();
-    let rps = ok as f64 / secs;
-    let mean = if lat.is_empty() {
-        Duration::ZERO
-    } else {
-        lat.iter().sum::<Duration>() / lat.len() as u32
-    };
-    let (p50, p90, p99) = (
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.90),
-        percentile(&lat, 0.99),
-    );
-    let max = lat.last().copied().unwrap_or(Duration::ZERO);
+    let LatencySummary {
+        requests: ok,
+        rps,
+        mean,
+        p50,
+        p90,
+        p99,
+        max,
+    } = LatencySummary::new(total.latencies, secs);
     let errors = total.grpc_errors + total.io_errors + total.protocol_errors;
     let r3 = |x: f64| (x * 1e4).round() / 1e4;
     if cfg.json {
