@@ -177,25 +177,25 @@ impl TypedOp for Scaler {
 // ---------------------------------------------------------------------------------------------
 // OneHotEncoder: each element becomes C floats, 1.0 at its category's index.
 
+/// Category → index, built once at load (not per call).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Categories {
-    Ints(Vec<i64>),
-    Strings(Vec<String>),
+    Ints(HashMap<i64, usize>),
+    Strings(HashMap<String, usize>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct OneHotEncoder {
     categories: Categories,
+    /// The number of categories (the output's last dimension).
+    len: usize,
     /// `zeros = 1`: an unknown category gives all zeros; `0`: it is an error (onnxruntime's).
     zeros: bool,
 }
 
 impl OneHotEncoder {
     fn len(&self) -> usize {
-        match &self.categories {
-            Categories::Ints(v) => v.len(),
-            Categories::Strings(v) => v.len(),
-        }
+        self.len
     }
 }
 
@@ -205,13 +205,29 @@ fn one_hot_encoder(
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let ints = ints(node, "cats_int64s");
     let strings = strings(node, "cats_strings")?;
+    let len = ints.len().max(strings.len());
     let categories = match (ints.is_empty(), strings.is_empty()) {
-        (false, true) => Categories::Ints(ints),
-        (true, false) => Categories::Strings(strings),
+        (false, true) => {
+            Categories::Ints(ints.into_iter().enumerate().map(|(i, v)| (v, i)).collect())
+        }
+        (true, false) => Categories::Strings(
+            strings
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (s, i))
+                .collect(),
+        ),
         _ => bail!("OneHotEncoder needs exactly one of cats_int64s and cats_strings"),
     };
     let zeros = int(node, "zeros", 1) != 0;
-    Ok((expand(OneHotEncoder { categories, zeros }), vec![]))
+    Ok((
+        expand(OneHotEncoder {
+            categories,
+            len,
+            zeros,
+        }),
+        vec![],
+    ))
 }
 
 impl Expansion for OneHotEncoder {
@@ -250,20 +266,13 @@ impl EvalOp for OneHotEncoder {
         let input = args_1!(inputs);
         let c = self.len();
         let index: Vec<Option<usize>> = match &self.categories {
-            Categories::Strings(cats) => {
-                let lookup: HashMap<&str, usize> = cats
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (s.as_str(), i))
-                    .collect();
+            Categories::Strings(lookup) => {
                 let view = input.to_plain_array_view::<String>()?;
                 view.iter()
                     .map(|s| lookup.get(s.as_str()).copied())
                     .collect()
             }
-            Categories::Ints(cats) => {
-                let lookup: HashMap<i64, usize> =
-                    cats.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+            Categories::Ints(lookup) => {
                 // onnxruntime reads numeric inputs as int64 (floats truncated).
                 let t = input.cast_to::<i64>()?;
                 let view = t.to_plain_array_view::<i64>()?;

@@ -359,23 +359,27 @@ impl OnnxPredictor {
         let proto = onnx
             .proto_model_for_read(&mut bytes.as_slice())
             .map_err(|e| Error::load(path, format!("not an ONNX model: {e}")))?;
-        Self::from_proto(identity, proto, path)
+        Self::build(&onnx, identity, proto, path)
     }
 
     /// Wraps a decoded ONNX model; `path` is used in error messages only.
     ///
     /// # Errors
     /// As [`OnnxPredictor::load`].
-    pub fn from_proto(
+    pub fn from_proto(identity: ModelIdentity, model: pb::ModelProto, path: &Path) -> Result<Self> {
+        Self::build(&onnx_framework(), identity, model, path)
+    }
+
+    fn build(
+        onnx: &tract_onnx::Onnx,
         identity: ModelIdentity,
         mut model: pb::ModelProto,
         path: &Path,
     ) -> Result<Self> {
-        let onnx = onnx_framework();
         let Some(graph) = model.graph.as_mut() else {
             return Err(Error::load(path, "no graph in the ONNX model"));
         };
-        check_operators(&onnx, graph)?;
+        check_operators(onnx, graph)?;
         let class_labels = lower_zipmaps(path, graph)?;
         rewrite_for_tract(graph);
         let init: std::collections::HashSet<&str> =
@@ -410,7 +414,7 @@ impl OnnxPredictor {
         if inputs.is_empty() || outputs.is_empty() {
             return Err(Error::load(path, "graph without inputs or outputs"));
         }
-        let plan = plan(&onnx, &model, &inputs, &params, path)?;
+        let plan = plan(onnx, &model, &inputs, &params, path)?;
         Ok(Self {
             identity,
             signature: Signature {
