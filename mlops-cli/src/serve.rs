@@ -271,6 +271,7 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
     if watched.is_empty() {
         bail!("no model could be loaded");
     }
+    let grpc_config = GrpcConfig::new().with_metrics(metrics.clone());
     let mut http = HttpConfig::new(metrics);
     if let Some(t) = admin_token {
         http = http.with_admin_token(t);
@@ -367,7 +368,7 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let grpc = grpc_listener.map(|l| {
             let mut stop = stop_rx.clone();
-            tokio::spawn(mlops_serve::grpc::serve(l, grpc_models, GrpcConfig::new(), async move {
+            tokio::spawn(mlops_serve::grpc::serve(l, grpc_models, grpc_config, async move {
                 let _ = stop.wait_for(|s| *s).await;
             }))
         });

@@ -77,12 +77,14 @@ mod metrics;
 #[cfg(feature = "onnx")]
 mod onnx;
 mod predictor;
+mod process;
 #[cfg(any(feature = "http", feature = "grpc"))]
 mod raw;
 #[cfg(feature = "registry")]
 mod registry;
 #[cfg(any(feature = "http", feature = "grpc"))]
 mod repository;
+pub mod sink;
 mod stream;
 mod tensor;
 #[cfg(feature = "registry")]
@@ -92,7 +94,7 @@ pub use batch::{BatchJob, BatchProgress, BatchReport, CsvPredictionWriter};
 pub use engine::{Engine, EngineBuilder, EngineConfig, Pending, RequestOptions};
 pub use error::{Error, Result};
 pub use feedforward::{Activation, FeedForward, FeedForwardSpec, LayerSpec};
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{Metrics, MetricsSnapshot, TextExporter};
 #[cfg(feature = "onnx")]
 pub use onnx::{ClassLabels, OnnxPredictor};
 pub use predictor::{

@@ -74,7 +74,20 @@ struct Families {
     shadow_dropped: Family<VersionLabels, Counter>,
     candidate_weight: Family<ModelLabels, Gauge<f64, AtomicU64>>,
     deploy_events: Family<KindLabels, Counter>,
+    request_seconds: Family<ProtocolLabels, Histogram, fn() -> Histogram>,
+    log_queued: Family<ModelLabels, Counter>,
+    log_dropped: Family<ModelLabels, Counter>,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProtocolLabels {
+    model: String,
+    protocol: String,
+}
+
+/// Writes extra metric families into `/metrics` (text exposition format: `# HELP`, `# TYPE`
+/// and samples, without `# EOF`). `mlops-monitor`'s gauges come in through one.
+pub type TextExporter = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 /// A metrics registry shared by any number of engines (cheap to clone). A server creates one,
 /// hands it to every engine, and serves [`Metrics::encode`] on `/metrics`.
@@ -87,6 +100,7 @@ struct MetricsInner {
     registry: Registry,
     families: Families,
     models: Mutex<HashMap<ModelIdentity, ModelMetrics>>,
+    exporters: Mutex<Vec<TextExporter>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -127,6 +141,9 @@ impl Metrics {
             shadow_dropped: Family::default(),
             candidate_weight: Family::default(),
             deploy_events: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_histogram),
+            log_queued: Family::default(),
+            log_dropped: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -229,13 +246,65 @@ impl Metrics {
             "Deployment events by kind (promoted, rolled_back, step, check_failed, ...)",
             f.deploy_events.clone(),
         );
+        registry.register(
+            "request_duration_seconds",
+            "End-to-end request latency, from the server receiving the request body to the response built, by protocol (http, grpc)",
+            f.request_seconds.clone(),
+        );
+        registry.register(
+            "prediction_log_queued",
+            "Prediction records handed to the prediction log",
+            f.log_queued.clone(),
+        );
+        registry.register(
+            "prediction_log_dropped",
+            "Prediction records dropped because the prediction log's queue was full (requests never wait for the log)",
+            f.log_dropped.clone(),
+        );
         Self {
             inner: Arc::new(MetricsInner {
                 registry,
                 families,
                 models: Mutex::new(HashMap::new()),
+                exporters: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Records one request's end-to-end latency (`protocol`: `http` or `grpc`).
+    pub fn observe_request(&self, model: &str, protocol: &str, latency: Duration) {
+        self.inner
+            .families
+            .request_seconds
+            .get_or_create(&ProtocolLabels {
+                model: model.to_owned(),
+                protocol: protocol.to_owned(),
+            })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Counts a prediction record offered to the prediction log: queued, or dropped when the
+    /// log's queue was full.
+    pub fn count_logged(&self, model: &str, queued: bool) {
+        let labels = ModelLabels {
+            model: model.to_owned(),
+        };
+        let f = &self.inner.families;
+        if queued {
+            f.log_queued.get_or_create(&labels).inc();
+        } else {
+            f.log_dropped.get_or_create(&labels).inc();
+        }
+    }
+
+    /// Adds families of another component to `/metrics` (see [`TextExporter`]); they are
+    /// written after this registry's, before the final `# EOF`.
+    pub fn add_exporter(&self, exporter: TextExporter) {
+        self.inner
+            .exporters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(exporter);
     }
 
     /// Everything in Prometheus text exposition format (ends with `# EOF`).
@@ -251,6 +320,22 @@ impl Metrics {
                 reason: e.to_string(),
             }
         })?;
+        // The registry's text ends with "# EOF\n": the process metrics and the exporters go
+        // before it.
+        if out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
+        }
+        crate::process::encode(&mut out);
+        let exporters: Vec<TextExporter> = self
+            .inner
+            .exporters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for e in exporters {
+            e(&mut out);
+        }
+        out.push_str("# EOF\n");
         Ok(out)
     }
 

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -1782,4 +1782,128 @@ async fn repository_index_load_unload_and_statistics() {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// A sink that keeps what it is offered, refusing everything once `capacity` is reached (a
+/// full queue).
+struct Keep {
+    records: std::sync::Mutex<Vec<mlops_serve::sink::PredictionRecord>>,
+    capacity: usize,
+}
+
+impl mlops_serve::sink::PredictionSink for Keep {
+    fn sampled(&self, model: &str) -> bool {
+        model == "m"
+    }
+    fn offer(&self, record: mlops_serve::sink::PredictionRecord) -> bool {
+        let mut r = self.records.lock().unwrap();
+        if r.len() >= self.capacity {
+            return false;
+        }
+        r.push(record);
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_prediction_sink_gets_ids_inputs_outputs_and_parameters_and_drops_are_counted() {
+    let sink = Arc::new(Keep {
+        records: std::sync::Mutex::new(Vec::new()),
+        capacity: 3,
+    });
+    let fx = fixture_with(|c| c.with_prediction_sink(sink.clone()));
+
+    // The client's id is kept; user parameters go to the sink, protocol ones do not.
+    let mut body = xs(&[1.0, 2.5]);
+    body["id"] = json!("req-1");
+    body["parameters"] =
+        json!({"segment.country": "fr", "kpi.amount": 12.5, "binary_data_output": false});
+    let r = post(&fx.app, "/v2/models/m/infer", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["id"], "req-1");
+
+    // Without an id the server generates one and returns it.
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[4.0])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let generated = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 32, "{generated}");
+
+    // A failed request is logged with its error.
+    let bad = json!({"id": "bad", "inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1.0, 2.0]}]});
+    let r = post(&fx.app, "/v2/models/m/infer", &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    // The sink is full now: the next request still succeeds, and the drop is counted.
+    let r = post(&fx.app, "/v2/models/m/infer", &xs(&[5.0])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A model that is not served is not logged.
+    let r = post(&fx.app, "/v2/models/nope/infer", &xs(&[5.0])).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let records = sink.records.lock().unwrap().clone();
+    assert_eq!(records.len(), 3);
+    let first = &records[0];
+    assert_eq!(
+        (
+            first.id.as_str(),
+            first.model.as_str(),
+            first.version,
+            first.arm.as_str()
+        ),
+        ("req-1", "m", 1, "stable")
+    );
+    assert_eq!(first.inputs["x"].shape(), &[2, 1]);
+    assert_eq!(
+        first.outputs["y"],
+        Tensor::f32(vec![2, 1], vec![2.0, 5.0]).unwrap()
+    );
+    assert_eq!(
+        first.parameters,
+        std::collections::BTreeMap::from([
+            ("kpi.amount".to_owned(), json!(12.5)),
+            ("segment.country".to_owned(), json!("fr")),
+        ])
+    );
+    assert!(first.error.is_none() && first.latency > Duration::ZERO);
+    assert_eq!(records[1].id, generated);
+    assert_eq!(records[2].id, "bad");
+    assert!(records[2].outputs.is_empty());
+    assert!(
+        records[2].error.as_deref().unwrap().contains("x"),
+        "{:?}",
+        records[2].error
+    );
+
+    let text = fx.metrics.encode().unwrap();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    assert!(line("mlops_serve_prediction_log_queued_total{model=\"m\"}").ends_with(" 3"));
+    assert!(line("mlops_serve_prediction_log_dropped_total{model=\"m\"}").ends_with(" 1"));
+    // Four requests for m reached the handler (the 404 one counts under its own name).
+    assert!(
+        line("mlops_serve_request_duration_seconds_count{model=\"m\",protocol=\"http\"}")
+            .ends_with(" 4")
+    );
+    assert!(line("process_resident_memory_bytes ").len() > "process_resident_memory_bytes ".len());
+    assert!(text.ends_with("# EOF\n"));
+    assert_eq!(text.matches("# EOF").count(), 1);
+}
+
+#[tokio::test]
+async fn exporters_add_families_before_eof() {
+    let fx = fixture();
+    fx.metrics.add_exporter(Arc::new(|out: &mut String| {
+        out.push_str(
+            "# HELP extra_gauge An extra family.\n# TYPE extra_gauge gauge\nextra_gauge 7\n",
+        );
+    }));
+    let r = call(&fx.app, "GET", "/metrics", "", &[]).await;
+    let text = r.body.as_str().unwrap().to_owned();
+    let extra = text.find("extra_gauge 7").unwrap();
+    assert!(extra < text.find("# EOF").unwrap());
+    assert!(text.contains("process_cpu_seconds_total "));
 }

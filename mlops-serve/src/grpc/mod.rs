@@ -43,7 +43,8 @@ mod convert;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use tonic::codegen::tokio_stream::{self, Stream, StreamExt};
 use tonic::metadata::MetadataValue;
@@ -54,7 +55,9 @@ use crate::deploy::{Deployment, ModelSet, RouteOptions};
 use crate::engine::RequestOptions;
 use crate::error::Error;
 use crate::http::{Readiness, ARM_HEADER, EXTENSIONS, ROUTING_KEY_HEADER};
+use crate::metrics::Metrics;
 use crate::repository;
+use crate::sink::{PendingLog, PredictionSink};
 
 /// The messages and the tonic server generated from `proto/inference.proto` (package
 /// `inference`).
@@ -66,11 +69,25 @@ pub mod proto {
 use proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 
 /// Settings of the gRPC service: `GrpcConfig::new().with_request_timeout(t)`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GrpcConfig {
     max_message_bytes: usize,
     request_timeout: Option<Duration>,
     readiness: Readiness,
+    metrics: Option<Metrics>,
+    sink: Option<Arc<dyn PredictionSink>>,
+}
+
+impl std::fmt::Debug for GrpcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcConfig")
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("readiness", &self.readiness)
+            .field("metrics", &self.metrics.is_some())
+            .field("prediction_sink", &self.sink.is_some())
+            .finish()
+    }
 }
 
 impl Default for GrpcConfig {
@@ -89,7 +106,24 @@ impl GrpcConfig {
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             request_timeout: None,
             readiness: Readiness::new(),
+            metrics: None,
+            sink: None,
         }
+    }
+
+    /// Records each call's end-to-end latency in `metrics`
+    /// (`mlops_serve_request_duration_seconds{protocol="grpc"}`) and counts logged records.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Logs served predictions into `sink`, as [`crate::http::HttpConfig::with_prediction_sink`]
+    /// does for REST: the request's `id` (or a generated one, returned in the response's `id`)
+    /// and its non-protocol `parameters` go with the record.
+    pub fn with_prediction_sink(mut self, sink: Arc<dyn PredictionSink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Largest request and response message; larger requests get `RESOURCE_EXHAUSTED`.
@@ -210,12 +244,48 @@ impl Service {
             })
     }
 
-    /// One inference: decode, route, encode. Returns the response and the arm that answered.
+    /// One inference, timed and (with a sink) logged; see [`Self::infer_inner`].
     async fn infer(
         &self,
         req: proto::ModelInferRequest,
         key: Option<String>,
     ) -> Result<(proto::ModelInferResponse, &'static str), Status> {
+        let started = Instant::now();
+        let arrived = SystemTime::now();
+        let name = req.model_name.clone();
+        let mut log = self
+            .config
+            .sink
+            .as_ref()
+            .filter(|sink| self.models.get(&name).is_some() && sink.sampled(&name))
+            .map(|_| PendingLog::default());
+        let result = self.infer_inner(req, key, log.as_mut()).await;
+        let latency = started.elapsed();
+        if let Some(m) = &self.config.metrics {
+            m.observe_request(&name, "grpc", latency);
+        }
+        if let (Some(sink), Some(log)) = (&self.config.sink, log) {
+            let error = result.as_ref().err().map(|s| s.message().to_owned());
+            let record = log.into_record(&name, arrived, latency, error);
+            let queued = sink.offer(record);
+            if let Some(m) = &self.config.metrics {
+                m.count_logged(&name, queued);
+            }
+        }
+        result
+    }
+
+    /// Decode, route, encode. Returns the response and the arm that answered.
+    async fn infer_inner(
+        &self,
+        mut req: proto::ModelInferRequest,
+        key: Option<String>,
+        log: Option<&mut PendingLog>,
+    ) -> Result<(proto::ModelInferResponse, &'static str), Status> {
+        if log.is_some() && req.id.is_empty() {
+            req.id = crate::sink::new_prediction_id();
+        }
+        let user_parameters = log.as_ref().map(|_| user_parameters(&req.parameters));
         let d = self.deployment(&req.model_name)?;
         let version = Self::version(&d, &req.model_version)?;
         let decoded =
@@ -231,6 +301,12 @@ impl Service {
                 bypass_cache: false,
             },
         };
+        let mut log = log;
+        if let Some(log) = log.as_deref_mut() {
+            log.id = Some(decoded.id.clone());
+            log.inputs = decoded.inputs.clone();
+            log.parameters = user_parameters.unwrap_or_default();
+        }
         let routed = match version {
             None => d.predict_async(decoded.inputs, &options).await,
             Some(v) => d.predict_version_async(v, decoded.inputs, &options).await,
@@ -239,6 +315,11 @@ impl Service {
         let span = tracing::Span::current();
         span.record("version", routed.model.version);
         span.record("arm", routed.arm.as_str());
+        if let Some(log) = log {
+            log.version = routed.model.version;
+            log.arm = routed.arm.as_str().to_owned();
+            log.outputs = routed.outputs.clone();
+        }
         let response = convert::encode_response(
             d.name().as_str(),
             routed.model.version,
@@ -249,6 +330,29 @@ impl Service {
         .map_err(|e| status_of(&e))?;
         Ok((response, routed.arm.as_str()))
     }
+}
+
+/// A request's parameters the protocol does not define, as JSON values.
+fn user_parameters(
+    params: &std::collections::HashMap<String, proto::InferParameter>,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use proto::infer_parameter::ParameterChoice as P;
+    params
+        .iter()
+        .filter(|(k, _)| !crate::sink::PROTOCOL_PARAMETERS.contains(&k.as_str()))
+        .filter_map(|(k, v)| {
+            let v = match v.parameter_choice.as_ref()? {
+                P::BoolParam(b) => serde_json::Value::Bool(*b),
+                P::Int64Param(i) => serde_json::Value::from(*i),
+                P::Uint64Param(u) => serde_json::Value::from(*u),
+                P::DoubleParam(d) => serde_json::Number::from_f64(*d)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null),
+                P::StringParam(s) => serde_json::Value::String(s.clone()),
+            };
+            Some((k.clone(), v))
+        })
+        .collect()
 }
 
 fn routing_key<T>(req: &Request<T>) -> Result<Option<String>, Status> {

@@ -81,7 +81,7 @@ mod repository;
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -100,6 +100,7 @@ use crate::deploy::{Deployment, ModelSet, RouteOptions};
 use crate::engine::RequestOptions;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::sink::{PendingLog, PredictionSink};
 
 /// Request header carrying the sticky A/B routing key (a user or session id).
 pub const ROUTING_KEY_HEADER: &str = "x-mlops-routing-key";
@@ -154,6 +155,7 @@ pub struct HttpConfig {
     max_body_bytes: usize,
     request_timeout: Option<Duration>,
     readiness: Readiness,
+    sink: Option<Arc<dyn PredictionSink>>,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -166,6 +168,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("readiness", &self.readiness)
+            .field("prediction_sink", &self.sink.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -184,7 +187,18 @@ impl HttpConfig {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             request_timeout: None,
             readiness: Readiness::new(),
+            sink: None,
         }
+    }
+
+    /// Logs served predictions into `sink` (see [`crate::sink`]): every inference request the
+    /// sink samples becomes a [`PredictionRecord`], with the request's `id` (or one the server
+    /// generates and returns in the response's `id`) and its non-protocol `parameters`.
+    /// Logging never fails or delays a request; records the sink refuses are counted in
+    /// `mlops_serve_prediction_log_dropped_total`.
+    pub fn with_prediction_sink(mut self, sink: Arc<dyn PredictionSink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Enables the admin API for requests bearing `token`. An empty (or all-whitespace) token
@@ -698,7 +712,7 @@ async fn infer(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("infer", model = %name, version = tracing::field::Empty, arm = tracing::field::Empty);
-    run_infer(s, name, None, headers, body)
+    run_infer(s, name, None, headers, body, Instant::now())
         .instrument(span)
         .await
 }
@@ -710,7 +724,7 @@ async fn infer_version(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("infer", model = %name, version = %version, arm = tracing::field::Empty);
-    run_infer(s, name, Some(version), headers, body)
+    run_infer(s, name, Some(version), headers, body, Instant::now())
         .instrument(span)
         .await
 }
@@ -755,13 +769,48 @@ fn split_body(headers: &HeaderMap, body: Bytes) -> Result<(Bytes, Bytes), ApiErr
     Ok((body.slice(..n), binary))
 }
 
+/// Runs one inference request, then records its end-to-end latency and, with a prediction
+/// sink, offers its record (the failed ones too).
 async fn run_infer(
     s: AppState,
     name: String,
     version: Option<String>,
     headers: HeaderMap,
     body: Bytes,
+    started: Instant,
 ) -> Result<Response, ApiError> {
+    let arrived = SystemTime::now();
+    let mut log = s
+        .inner
+        .config
+        .sink
+        .as_ref()
+        .filter(|sink| s.inner.models.get(&name).is_some() && sink.sampled(&name))
+        .map(|_| PendingLog::default());
+    let result = infer_inner(&s, &name, version, headers, body, log.as_mut()).await;
+    let latency = started.elapsed();
+    s.inner
+        .config
+        .metrics
+        .observe_request(&name, "http", latency);
+    if let (Some(sink), Some(log)) = (&s.inner.config.sink, log) {
+        let error = result.as_ref().err().map(|e| e.message.clone());
+        let record = log.into_record(&name, arrived, latency, error);
+        let queued = sink.offer(record);
+        s.inner.config.metrics.count_logged(&name, queued);
+    }
+    result
+}
+
+async fn infer_inner(
+    s: &AppState,
+    name: &str,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    mut log: Option<&mut PendingLog>,
+) -> Result<Response, ApiError> {
+    let name = name.to_owned();
     let d = s.deployment(&name)?;
     let version = match &version {
         Some(v) => Some(loaded_version(&d, v)?),
@@ -801,7 +850,22 @@ async fn run_infer(
             bypass_cache: false,
         },
     };
+    let mut request_id = request.id.clone();
+    if let Some(log) = log.as_deref_mut() {
+        let id = request_id.get_or_insert_with(crate::sink::new_prediction_id);
+        log.id = Some(id.clone());
+        if let Some(p) = &request.parameters {
+            log.parameters = p
+                .iter()
+                .filter(|(k, _)| !crate::sink::PROTOCOL_PARAMETERS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
+    }
     let inputs = oip::to_tensors(request.inputs, &binary)?;
+    if let Some(log) = log.as_deref_mut() {
+        log.inputs = inputs.clone();
+    }
     let routed = match version {
         None => d.predict_async(inputs, &options).await?,
         Some(v) => d.predict_version_async(v, inputs, &options).await?,
@@ -809,6 +873,11 @@ async fn run_infer(
     let span = tracing::Span::current();
     span.record("version", routed.model.version);
     span.record("arm", routed.arm.as_str());
+    if let Some(log) = log {
+        log.version = routed.model.version;
+        log.arm = routed.arm.as_str().to_owned();
+        log.outputs = routed.outputs.clone();
+    }
     let default_form = if params.binary_data_output {
         oip::Form::Binary
     } else {
@@ -848,7 +917,7 @@ async fn run_infer(
     let response = oip::InferResponse {
         model_name: d.name().as_str(),
         model_version: routed.model.version.to_string(),
-        id: request.id.as_deref(),
+        id: request_id.as_deref(),
         outputs,
     };
     let mut r = if binary_out {
