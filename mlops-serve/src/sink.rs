@@ -26,8 +26,14 @@
 //! ```
 
 use std::collections::BTreeMap;
+#[cfg(any(feature = "http", feature = "grpc"))]
+use std::sync::Arc;
+#[cfg(any(feature = "http", feature = "grpc"))]
+use std::time::Instant;
 use std::time::{Duration, SystemTime};
 
+#[cfg(any(feature = "http", feature = "grpc"))]
+use crate::metrics::Metrics;
 use crate::Tensors;
 
 /// One served (or failed) request, as a sink receives it.
@@ -100,8 +106,47 @@ pub(crate) struct PendingLog {
 
 #[cfg(any(feature = "http", feature = "grpc"))]
 impl PendingLog {
+    /// Starts the log of a request to `model` in `slot` when there is a sink and it samples the
+    /// request (call it once the model is known to be served); `None` otherwise.
+    pub(crate) fn begin<'a>(
+        slot: &'a mut Option<PendingLog>,
+        sink: Option<&Arc<dyn PredictionSink>>,
+        model: &str,
+    ) -> Option<&'a mut PendingLog> {
+        if sink.is_some_and(|s| s.sampled(model)) {
+            Some(slot.insert(PendingLog::default()))
+        } else {
+            None
+        }
+    }
+
+    /// The end of every inference request, answered or failed: records its end-to-end latency
+    /// and, when it was logged, offers its record to the sink and counts the outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn finish(
+        log: Option<PendingLog>,
+        sink: Option<&Arc<dyn PredictionSink>>,
+        metrics: Option<&Metrics>,
+        protocol: &str,
+        model: &str,
+        arrived: SystemTime,
+        started: Instant,
+        error: Option<String>,
+    ) {
+        let latency = started.elapsed();
+        if let Some(m) = metrics {
+            m.observe_request(model, protocol, latency);
+        }
+        if let (Some(sink), Some(log)) = (sink, log) {
+            let queued = sink.offer(log.into_record(model, arrived, latency, error));
+            if let Some(m) = metrics {
+                m.count_logged(model, queued);
+            }
+        }
+    }
+
     /// The record of a request to `model` that arrived at `timestamp`.
-    pub(crate) fn into_record(
+    fn into_record(
         self,
         model: &str,
         timestamp: SystemTime,
@@ -123,46 +168,16 @@ impl PendingLog {
     }
 }
 
-/// A new prediction id: 128 random bits as 32 lower-case hex digits.
+/// A new prediction id: 128 random bits (`rand`'s thread-local generator) as 32 lower-case hex
+/// digits.
 pub fn new_prediction_id() -> String {
-    use rand_id::next;
-    let (a, b) = next();
-    format!("{a:016x}{b:016x}")
+    format!("{:032x}", rand::random::<u128>())
 }
 
-mod rand_id {
-    //! A cheap per-thread generator (SplitMix64 seeded from the clock, the thread and a
-    //! global counter): ids need to be unique, not secret.
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
-
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(seed());
-    }
-
-    fn seed() -> u64 {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let c = SEED.fetch_add(0x6a09_e667_f3bc_c909, Ordering::Relaxed);
-        let local = 0u8;
-        t ^ c ^ (&local as *const u8 as u64).rotate_left(32)
-    }
-
-    fn splitmix(state: &Cell<u64>) -> u64 {
-        let mut z = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-        state.set(z);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub(super) fn next() -> (u64, u64) {
-        STATE.with(|s| (splitmix(s), splitmix(s)))
-    }
+/// Whether a request parameter is the client's own (not one of [`PROTOCOL_PARAMETERS`]).
+#[cfg(any(feature = "http", feature = "grpc"))]
+pub(crate) fn is_user_parameter(name: &str) -> bool {
+    !PROTOCOL_PARAMETERS.contains(&name)
 }
 
 #[cfg(test)]

@@ -253,25 +253,19 @@ impl Service {
         let started = Instant::now();
         let arrived = SystemTime::now();
         let name = req.model_name.clone();
-        let mut log = self
-            .config
-            .sink
-            .as_ref()
-            .filter(|sink| self.models.get(&name).is_some() && sink.sampled(&name))
-            .map(|_| PendingLog::default());
-        let result = self.infer_inner(req, key, log.as_mut()).await;
-        let latency = started.elapsed();
-        if let Some(m) = &self.config.metrics {
-            m.observe_request(&name, "grpc", latency);
-        }
-        if let (Some(sink), Some(log)) = (&self.config.sink, log) {
-            let error = result.as_ref().err().map(|s| s.message().to_owned());
-            let record = log.into_record(&name, arrived, latency, error);
-            let queued = sink.offer(record);
-            if let Some(m) = &self.config.metrics {
-                m.count_logged(&name, queued);
-            }
-        }
+        let mut log = None;
+        let result = self.infer_inner(req, key, &mut log).await;
+        let error = result.as_ref().err().map(|s| s.message().to_owned());
+        PendingLog::finish(
+            log,
+            self.config.sink.as_ref(),
+            self.config.metrics.as_ref(),
+            "grpc",
+            &name,
+            arrived,
+            started,
+            error,
+        );
         result
     }
 
@@ -280,13 +274,14 @@ impl Service {
         &self,
         mut req: proto::ModelInferRequest,
         key: Option<String>,
-        log: Option<&mut PendingLog>,
+        slot: &mut Option<PendingLog>,
     ) -> Result<(proto::ModelInferResponse, &'static str), Status> {
+        let d = self.deployment(&req.model_name)?;
+        let mut log = PendingLog::begin(slot, self.config.sink.as_ref(), &req.model_name);
         if log.is_some() && req.id.is_empty() {
             req.id = crate::sink::new_prediction_id();
         }
         let user_parameters = log.as_ref().map(|_| user_parameters(&req.parameters));
-        let d = self.deployment(&req.model_name)?;
         let version = Self::version(&d, &req.model_version)?;
         let decoded =
             convert::decode_request(req, &d.signature().outputs).map_err(|e| status_of(&e))?;
@@ -301,7 +296,6 @@ impl Service {
                 bypass_cache: false,
             },
         };
-        let mut log = log;
         if let Some(log) = log.as_deref_mut() {
             log.id = Some(decoded.id.clone());
             log.inputs = decoded.inputs.clone();
@@ -339,7 +333,7 @@ fn user_parameters(
     use proto::infer_parameter::ParameterChoice as P;
     params
         .iter()
-        .filter(|(k, _)| !crate::sink::PROTOCOL_PARAMETERS.contains(&k.as_str()))
+        .filter(|(k, _)| crate::sink::is_user_parameter(k))
         .filter_map(|(k, v)| {
             let v = match v.parameter_choice.as_ref()? {
                 P::BoolParam(b) => serde_json::Value::Bool(*b),

@@ -780,25 +780,20 @@ async fn run_infer(
     started: Instant,
 ) -> Result<Response, ApiError> {
     let arrived = SystemTime::now();
-    let mut log = s
-        .inner
-        .config
-        .sink
-        .as_ref()
-        .filter(|sink| s.inner.models.get(&name).is_some() && sink.sampled(&name))
-        .map(|_| PendingLog::default());
-    let result = infer_inner(&s, &name, version, headers, body, log.as_mut()).await;
-    let latency = started.elapsed();
-    s.inner
-        .config
-        .metrics
-        .observe_request(&name, "http", latency);
-    if let (Some(sink), Some(log)) = (&s.inner.config.sink, log) {
-        let error = result.as_ref().err().map(|e| e.message.clone());
-        let record = log.into_record(&name, arrived, latency, error);
-        let queued = sink.offer(record);
-        s.inner.config.metrics.count_logged(&name, queued);
-    }
+    let mut log = None;
+    let result = infer_inner(&s, &name, version, headers, body, &mut log).await;
+    let config = &s.inner.config;
+    let error = result.as_ref().err().map(|e| e.message.clone());
+    PendingLog::finish(
+        log,
+        config.sink.as_ref(),
+        Some(&config.metrics),
+        "http",
+        &name,
+        arrived,
+        started,
+        error,
+    );
     result
 }
 
@@ -808,10 +803,11 @@ async fn infer_inner(
     version: Option<String>,
     headers: HeaderMap,
     body: Bytes,
-    mut log: Option<&mut PendingLog>,
+    slot: &mut Option<PendingLog>,
 ) -> Result<Response, ApiError> {
     let name = name.to_owned();
     let d = s.deployment(&name)?;
+    let mut log = PendingLog::begin(slot, s.inner.config.sink.as_ref(), &name);
     let version = match &version {
         Some(v) => Some(loaded_version(&d, v)?),
         None => None,
@@ -857,7 +853,7 @@ async fn infer_inner(
         if let Some(p) = &request.parameters {
             log.parameters = p
                 .iter()
-                .filter(|(k, _)| !crate::sink::PROTOCOL_PARAMETERS.contains(&k.as_str()))
+                .filter(|(k, _)| crate::sink::is_user_parameter(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
         }
