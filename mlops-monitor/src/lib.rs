@@ -19,6 +19,8 @@
 
 mod error;
 pub mod record;
+pub mod values;
 
 pub use error::{Error, Result};
 pub use record::{LabelRecord, LoggedPrediction, Value};
+pub use values::{WindowKey, WindowValues};

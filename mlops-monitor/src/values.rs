@@ -1,0 +1,166 @@
+//! The values a window yields, by metric name: what alert rules name, what the Prometheus
+//! exporter publishes and what reports print.
+//!
+//! # Metric names
+//! | name | meaning | range |
+//! |---|---|---|
+//! | `n_predictions`, `n_labelled` | rows in the window, rows with a joined label | ≥ 0 |
+//! | `label_coverage` | `n_labelled / n_predictions` | [0, 1] |
+//! | `error_rate` | failed requests / rows | [0, 1] |
+//! | `latency_p50_s`, `latency_p99_s`, `latency_mean_s` | serving latency | ≥ 0 |
+//! | `accuracy`, `precision_macro`, `recall_macro`, `f1_macro`, `precision_weighted`, `recall_weighted`, `f1_weighted`, `roc_auc` | realised classification metrics | [0, 1] |
+//! | `precision`, `recall`, `f1` | binary classifiers: of the positive class | [0, 1] |
+//! | `log_loss` | realised | ≥ 0 |
+//! | `class.<c>.precision`, `class.<c>.recall`, `class.<c>.f1`, `class.<c>.support` | per class | [0, 1] |
+//! | `mae`, `rmse`, `mape` | realised regression metrics | ≥ 0 |
+//! | `r2` | realised | (−∞, 1] |
+//! | `estimated.<m>` for `m` in `roc_auc`, `f1`, `accuracy`, `precision`, `recall` | CBPE estimate | [0, 1] |
+//! | `estimated.<m>.lower`, `estimated.<m>.upper` | the ±3 sampling-error band | [0, 1] |
+//! | `value.realised`, `value.estimated` | business value from the value matrix | any |
+//! | `kpi.<name>.sum`, `kpi.<name>.mean` | KPI fields logged with predictions | any |
+//! | `drift_share` | drifted input columns / columns | [0, 1] |
+//! | `drift.<col>.statistic`, `drift.<col>.p_value` | per column against the reference profile | ≥ 0 / [0, 1] |
+//! | `unknown_rate.<col>` | categories unseen in the reference | [0, 1] |
+//! | `prediction_drift.statistic`, `prediction_drift.p_value` | the prediction's distribution | ≥ 0 / [0, 1] |
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a window is about: one model version on one arm, optionally one segment value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WindowKey {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: u64,
+    /// Deployment arm.
+    pub arm: String,
+    /// `(field, value)` when the window is per segment (`value` may be `"other"`).
+    pub segment: Option<(String, String)>,
+}
+
+/// One window's values for one key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowValues {
+    /// What the window is about.
+    pub key: WindowKey,
+    /// Start, milliseconds since the Unix epoch (inclusive).
+    pub start_ms: i64,
+    /// End, milliseconds since the Unix epoch (exclusive).
+    pub end_ms: i64,
+    /// Rows in the window.
+    pub n_predictions: u64,
+    /// Rows with a joined label.
+    pub n_labelled: u64,
+    /// Metric name → value (see the module doc). A metric that cannot be computed for this
+    /// window (no labels, one class only, …) is absent, never NaN.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Base names (without a `<col>`/`<name>`/`<c>` part) of every metric, for validating rules.
+pub const FIXED_METRICS: &[&str] = &[
+    "n_predictions",
+    "n_labelled",
+    "label_coverage",
+    "error_rate",
+    "latency_p50_s",
+    "latency_p99_s",
+    "latency_mean_s",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "roc_auc",
+    "log_loss",
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+    "value.realised",
+    "value.estimated",
+    "drift_share",
+    "prediction_drift.statistic",
+    "prediction_drift.p_value",
+];
+
+/// Metrics CBPE estimates (`estimated.<m>`).
+pub const ESTIMATED_METRICS: &[&str] = &["roc_auc", "f1", "accuracy", "precision", "recall"];
+
+/// Whether `name` is a metric some window can yield (see the module doc).
+pub fn is_known_metric(name: &str) -> bool {
+    if FIXED_METRICS.contains(&name) {
+        return true;
+    }
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["estimated", m] => ESTIMATED_METRICS.contains(m),
+        ["estimated", m, "lower" | "upper"] => ESTIMATED_METRICS.contains(m),
+        ["kpi", n, "sum" | "mean"] => !n.is_empty(),
+        ["drift", c, "statistic" | "p_value"] => !c.is_empty(),
+        ["unknown_rate", c] => !c.is_empty(),
+        ["class", c, "precision" | "recall" | "f1" | "support"] => !c.is_empty(),
+        _ => false,
+    }
+}
+
+/// The range a metric's values can take, for clipping reference bands (NannyML clips its
+/// mean ± 3σ thresholds to the metric's range). `(−∞, ∞)` when unbounded.
+pub fn metric_range(name: &str) -> (f64, f64) {
+    let unit = (0.0, 1.0);
+    let nonneg = (0.0, f64::INFINITY);
+    let any = (f64::NEG_INFINITY, f64::INFINITY);
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if name.starts_with("kpi.") || name.starts_with("value.") {
+        return any;
+    }
+    if name == "r2" {
+        return (f64::NEG_INFINITY, 1.0);
+    }
+    match last {
+        "label_coverage" | "error_rate" | "accuracy" | "precision" | "recall" | "f1"
+        | "precision_macro" | "recall_macro" | "f1_macro" | "precision_weighted"
+        | "recall_weighted" | "f1_weighted" | "roc_auc" | "p_value" | "drift_share"
+        | "lower" | "upper" => unit,
+        _ if name.starts_with("estimated.") || name.starts_with("unknown_rate.") => unit,
+        _ => nonneg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_metrics() {
+        for ok in [
+            "accuracy",
+            "estimated.roc_auc",
+            "estimated.f1.lower",
+            "kpi.amount.sum",
+            "drift.age.p_value",
+            "class.yes.recall",
+            "unknown_rate.city",
+        ] {
+            assert!(is_known_metric(ok), "{ok}");
+        }
+        for bad in ["acuracy", "estimated.mae", "kpi.amount", "drift..p_value", ""] {
+            assert!(!is_known_metric(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(metric_range("accuracy"), (0.0, 1.0));
+        assert_eq!(metric_range("estimated.roc_auc"), (0.0, 1.0));
+        assert_eq!(metric_range("rmse"), (0.0, f64::INFINITY));
+        assert_eq!(metric_range("r2").1, 1.0);
+        assert_eq!(metric_range("kpi.amount.sum").0, f64::NEG_INFINITY);
+    }
+}
