@@ -23,4 +23,4 @@ pub mod values;
 
 pub use error::{Error, Result};
 pub use record::{LabelRecord, LoggedPrediction, Value};
-pub use values::{WindowKey, WindowValues};
+pub use values::{Estimate, LabelFreeEstimator, WindowKey, WindowValues};

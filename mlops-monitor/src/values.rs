@@ -133,6 +133,41 @@ pub fn metric_range(name: &str) -> (f64, f64) {
     }
 }
 
+/// A label-free estimate of one metric with its sampling-error band.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The estimated value.
+    pub value: f64,
+    /// One sampling error (standard error) of the estimate.
+    pub sampling_error: f64,
+    /// `value − 3·sampling_error`, clipped to the metric's range.
+    pub lower: f64,
+    /// `value + 3·sampling_error`, clipped to the metric's range.
+    pub upper: f64,
+}
+
+/// Estimates a binary classifier's performance on a window without labels (CBPE implements
+/// it); the windows call it with the window's positive-class scores and predicted classes.
+pub trait LabelFreeEstimator: Send + Sync {
+    /// Metric name (from [`ESTIMATED_METRICS`]) → estimate.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidInput`] when the slices differ in length, are empty, or hold a
+    /// score outside [0, 1] or NaN.
+    fn estimate(
+        &self,
+        scores: &[f64],
+        predicted: &[bool],
+    ) -> crate::Result<BTreeMap<String, Estimate>>;
+
+    /// The expected confusion matrix `[tp, fp, fn, tn]` from the calibrated scores, for the
+    /// estimated business value.
+    ///
+    /// # Errors
+    /// As [`LabelFreeEstimator::estimate`].
+    fn expected_confusion(&self, scores: &[f64], predicted: &[bool]) -> crate::Result<[f64; 4]>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
