@@ -6,7 +6,8 @@
 #   ./scripts/test.sh -p mlops-core   # extra arguments go to `cargo test`
 #
 # Needs: a Rust toolchain and Python 3 with pip (the S3 emulator, the Triton clients and the
-# Kubernetes manifest validators come from PyPI). No `protoc`: the ONNX runtime (tract-onnx)
+# Kubernetes manifest validators come from PyPI), and apt-get for Prometheus Alertmanager and
+# promtool (Debian packages) when they are not installed. No `protoc`: the ONNX runtime (tract-onnx)
 # and the gRPC service ship their generated protobuf code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +28,20 @@ if [ -z "${MLOPS_S3_TEST_ENDPOINT:-}" ]; then
   echo "scripts/test.sh: the S3 emulator did not start; refusing to run the S3 tests as skipped" >&2
   exit 1
 fi
+# Prometheus Alertmanager (Debian `prometheus-alertmanager`) on a free loopback port for the
+# monitor's Alertmanager test, and `promtool` (Debian `prometheus`) for deploy/prometheus's
+# rule tests: scripts/alertmanager.sh installs both when missing and exports
+# MLOPS_ALERTMANAGER_URL / MLOPS_PROMTOOL.
+log "starting Prometheus Alertmanager"
+# shellcheck source=scripts/alertmanager.sh
+source scripts/alertmanager.sh
+if [ -z "${MLOPS_ALERTMANAGER_URL:-}" ]; then
+  echo "scripts/test.sh: Alertmanager did not start; refusing to run its tests as skipped" >&2
+  exit 1
+fi
 cleanup() {
   if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+  alertmanager_stop 2>/dev/null || true
 }
 trap cleanup EXIT
 source scripts/triton.sh

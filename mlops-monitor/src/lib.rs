@@ -17,9 +17,16 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod ab;
+pub mod alert;
+pub mod cbpe;
 mod error;
+pub mod export;
 pub mod record;
+pub mod report;
+pub mod threshold;
 pub mod values;
+pub mod window;
 
 pub use error::{Error, Result};
 pub use record::{LabelRecord, LoggedPrediction, Value};

@@ -126,8 +126,8 @@ pub fn metric_range(name: &str) -> (f64, f64) {
     match last {
         "label_coverage" | "error_rate" | "accuracy" | "precision" | "recall" | "f1"
         | "precision_macro" | "recall_macro" | "f1_macro" | "precision_weighted"
-        | "recall_weighted" | "f1_weighted" | "roc_auc" | "p_value" | "drift_share"
-        | "lower" | "upper" => unit,
+        | "recall_weighted" | "f1_weighted" | "roc_auc" | "p_value" | "drift_share" | "lower"
+        | "upper" => unit,
         _ if name.starts_with("estimated.") || name.starts_with("unknown_rate.") => unit,
         _ => nonneg,
     }
@@ -185,7 +185,13 @@ mod tests {
         ] {
             assert!(is_known_metric(ok), "{ok}");
         }
-        for bad in ["acuracy", "estimated.mae", "kpi.amount", "drift..p_value", ""] {
+        for bad in [
+            "acuracy",
+            "estimated.mae",
+            "kpi.amount",
+            "drift..p_value",
+            "",
+        ] {
             assert!(!is_known_metric(bad), "{bad}");
         }
     }
