@@ -27,10 +27,20 @@ use mlops_core::metrics::{self, ClassificationReport};
 use mlops_core::{AliasName, DatasetSnapshot, Lineage, ModelName, SnapshotBuilder};
 use mlops_drift::io::{Column, Table};
 use mlops_drift::{DriftConfig, DriftReport, ProfileConfig, ReferenceProfile};
+use mlops_monitor::alert::{AlertEngine, AlertSink, AlertState, RuleSet, WebhookSink};
+use mlops_monitor::cbpe::Cbpe;
+use mlops_monitor::labels::LabelStore;
+use mlops_monitor::log::{LogConfig, LogReader, PredictionLog};
+use mlops_monitor::record::{now_ms, Value};
+use mlops_monitor::report::{build_states, MonitorReport, ReportConfig};
+use mlops_monitor::serve_sink::{LogSink, SinkConfig};
+use mlops_monitor::window::WindowSpec;
 use mlops_registry::{Change, EventKind, FileRegistry, NewVersion, Registry};
+use mlops_serve::deploy::Routed;
 use mlops_serve::deploy::{
     Deployment, DeploymentEvent, EventKind as DeployEvent, RolloutPolicy, RouteOptions, Strategy,
 };
+use mlops_serve::sink::{PredictionRecord, PredictionSink};
 use mlops_serve::{
     EngineConfig, FeedForward, Metrics, ModelIdentity, Predictor, RegistryDeployment, Tensor,
     Tensors, WatchConfig,
@@ -78,7 +88,101 @@ pub struct Summary {
     pub failures_during_v3: u64,
     /// Requests served in the whole run.
     pub served_requests: u64,
+    /// Live accuracy of v1 per 500-row window of logged traffic (first the unshifted
+    /// evaluation traffic, then the shifted traffic), from labels that arrived late.
+    pub window_accuracy: Vec<f64>,
+    /// CBPE's label-free accuracy estimate per window.
+    pub window_estimated_accuracy: Vec<f64>,
+    /// Input drift share per window.
+    pub window_drift_share: Vec<f64>,
+    /// Labels that joined a logged prediction.
+    pub labels_matched: u64,
+    /// Rules whose alerts fired, as the local webhook received them.
+    pub alerts_fired: Vec<String>,
 }
+
+/// One served request, logged as `mlops serve --log-predictions` logs it: the request goes
+/// through the deployment, then its record is offered to the prediction log's sink (which
+/// never blocks).
+fn predict_logged(d: &Deployment, sink: &LogSink, id: String, rows: &[Vec<f64>]) -> Result<Routed> {
+    let arrived = std::time::SystemTime::now();
+    let started = Instant::now();
+    let inputs = Tensors::from([("x".to_owned(), to_tensor(rows)?)]);
+    let logged = sink.sampled("churn").then(|| inputs.clone());
+    let r = d.predict(inputs, &RouteOptions::default())?;
+    if let Some(inputs) = logged {
+        sink.offer(PredictionRecord {
+            id,
+            timestamp: arrived,
+            model: "churn".into(),
+            version: r.model.version,
+            arm: r.arm.as_str().to_owned(),
+            inputs,
+            outputs: r.outputs.clone(),
+            parameters: BTreeMap::new(),
+            latency: started.elapsed(),
+            error: None,
+        });
+    }
+    Ok(r)
+}
+
+/// A webhook receiver on loopback: every POSTed JSON body, in order.
+fn webhook_receiver() -> Result<(String, Arc<Mutex<Vec<serde_json::Value>>>)> {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/alerts", listener.local_addr()?);
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = Arc::clone(&got);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let Ok(clone) = s.try_clone() else { continue };
+            let mut reader = BufReader::new(clone);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    if let Ok(mut g) = sink.lock() {
+                        g.push(v);
+                    }
+                }
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    Ok((url, got))
+}
+
+const QUICKSTART_RULES: &str = r#"
+# Live accuracy outside the band of the reference windows (mean +- 3 sigma, NannyML's rule).
+[[rule]]
+name = "accuracy_drop"
+metric = "accuracy"
+condition = { band = "reference", sigma = 3.0 }
+min_samples = 100
+severity = "critical"
+annotations = { summary = "live accuracy left its reference band" }
+
+# Half the input columns or more drifted against the training profile.
+[[rule]]
+name = "input_drift"
+metric = "drift_share"
+condition = { above = 0.25 }
+severity = "warning"
+"#;
 
 /// Two Gaussian blobs in `dim` dimensions; class 1 is shifted by `shift` on every axis.
 fn blobs(rng: &mut StdRng, n: usize, dim: usize, shift: f64) -> (Vec<Vec<f64>>, Vec<usize>) {
@@ -548,14 +652,20 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     };
     let watched = RegistryDeployment::start(registry.clone(), config)?;
     let d = watched.deployment().clone();
+    // Every served prediction goes to a prediction log, as `mlops serve --log-predictions`.
+    let log = PredictionLog::open(
+        LogConfig::new(dir.join("predictions")).with_flush_interval(Duration::from_millis(50)),
+    )?;
+    let sink = LogSink::new(log.handle(), SinkConfig::default())?;
+    let sink = &sink;
     let served: Vec<f32> = std::thread::scope(|s| -> Result<Vec<f32>> {
         let handles: Vec<_> = x_eval
             .chunks(10)
-            .map(|chunk| {
+            .enumerate()
+            .map(|(k, chunk)| {
                 let d = d.clone();
                 s.spawn(move || -> Result<Vec<f32>> {
-                    let inputs = Tensors::from([("x".to_owned(), to_tensor(chunk)?)]);
-                    let r = d.predict(inputs, &RouteOptions::default())?;
+                    let r = predict_logged(&d, sink, format!("eval-{k}"), chunk)?;
                     let p = r
                         .outputs
                         .get("probs")
@@ -595,11 +705,8 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     }
     let window = &x_new[..2000];
     let mut sent = 0u64;
-    for chunk in window.chunks(20) {
-        d.predict(
-            Tensors::from([("x".to_owned(), to_tensor(chunk)?)]),
-            &RouteOptions::default(),
-        )?;
+    for (k, chunk) in window.chunks(20).enumerate() {
+        predict_logged(&d, sink, format!("shift-{k}"), chunk)?;
         sent += 1;
     }
     let profile = ReferenceProfile::fit_table(&to_table(&x_train), ProfileConfig::default())?;
@@ -640,6 +747,138 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
             "keep serving"
         }
     )?;
+
+    writeln!(
+        out,
+        "\n5b. Ground truth arrives late: join it to the logged predictions, watch every window"
+    )?;
+    log.flush()?;
+    let stats = log.stats();
+    let mut labels: Vec<(String, Value)> = Vec::new();
+    for (k, chunk) in y_eval.chunks(10).enumerate() {
+        for (i, &y) in chunk.iter().enumerate() {
+            labels.push((format!("eval-{k}/{i}"), Value::Num(y as f64)));
+        }
+    }
+    for (k, chunk) in y_new[..window.len()].chunks(20).enumerate() {
+        for (i, &y) in chunk.iter().enumerate() {
+            labels.push((format!("shift-{k}/{i}"), Value::Num(y as f64)));
+        }
+    }
+    // A label sent twice and one for an id nobody served: counted and kept, never lost.
+    labels.push(("eval-0/0".to_owned(), Value::Num(1.0 - y_eval[0] as f64)));
+    labels.push(("no-such-prediction".to_owned(), Value::Num(1.0)));
+    let mut store = LabelStore::open(log.dir())?;
+    let ingest = store.ingest(&labels, now_ms(), log.ids().as_ref())?;
+    writeln!(
+        out,
+        "   {} predictions logged ({} dropped); {} labels: {} matched, {} duplicate, {} unknown",
+        stats.written,
+        stats.dropped,
+        ingest.received,
+        ingest.matched,
+        ingest.duplicate,
+        ingest.unknown
+    )?;
+    let logged = LogReader::open(log.dir())?.read_all()?;
+    let label_truth: std::collections::HashMap<String, Value> = labels
+        .iter()
+        .rev()
+        .map(|(id, v)| (id.clone(), v.clone()))
+        .collect();
+    // The evaluation traffic (the first 1000 logged rows) is the reference period: CBPE is
+    // fitted on its scores and labels, the alert band on its windows' accuracy.
+    let (mut ref_scores, mut ref_labels, mut ref_pred) = (Vec::new(), Vec::new(), Vec::new());
+    for p in logged.iter().filter(|p| p.id.starts_with("eval-")) {
+        if let (Some(score), Some(label), Some(pred)) =
+            (p.positive_score(), label_truth.get(&p.id), &p.prediction)
+        {
+            ref_scores.push(score);
+            ref_labels.push(label.class_key() == "1");
+            ref_pred.push(pred.class_key() == "1");
+        }
+    }
+    let cbpe = Cbpe::fit(&ref_scores, &ref_labels, &ref_pred, &Default::default())?;
+    let mut named = to_table(&x_train);
+    for (name, _) in &mut named.columns {
+        *name = name.replacen('f', "x_", 1);
+    }
+    let logged_profile = ReferenceProfile::fit_table(&named, ProfileConfig::default())?;
+    let mut cfg = ReportConfig::new(WindowSpec::Rows(500));
+    cfg.reference = Some(&logged_profile);
+    cfg.estimator = Some(&cbpe);
+    let (eval_rows, shifted_rows): (Vec<_>, Vec<_>) =
+        logged.into_iter().partition(|p| p.id.starts_with("eval-"));
+    let label_of = |id: &str| label_truth.get(id).cloned();
+    let set = build_states(eval_rows.into_iter().chain(shifted_rows), &label_of, &cfg)?;
+    let monitor = MonitorReport::from_states(&set, &cfg)?;
+    let values = monitor.values();
+    let n_ref = 1000 / 500;
+    writeln!(
+        out,
+        "   window  rows  labelled  accuracy  CBPE accuracy [±3 SE]     drift share"
+    )?;
+    let (mut window_accuracy, mut window_estimated, mut window_drift) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for (i, v) in values.iter().enumerate() {
+        let get = |k: &str| v.values.get(k).copied().unwrap_or(f64::NAN);
+        window_accuracy.push(get("accuracy"));
+        window_estimated.push(get("estimated.accuracy"));
+        window_drift.push(get("drift_share"));
+        writeln!(
+            out,
+            "   {:>6}  {:>4}  {:>8}  {:>8.3}  {:.3} [{:.3}, {:.3}]    {:>5.2}  {}",
+            i + 1,
+            v.n_predictions,
+            v.n_labelled,
+            get("accuracy"),
+            get("estimated.accuracy"),
+            get("estimated.accuracy.lower"),
+            get("estimated.accuracy.upper"),
+            get("drift_share"),
+            if i < n_ref {
+                "reference"
+            } else {
+                "shifted traffic"
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "   live accuracy fell on the shifted traffic; CBPE (label-free) barely moved: this shift \
+         changes P(y|x), which no estimate from scores alone can see; the late labels do"
+    )?;
+    let (url, received) = webhook_receiver()?;
+    let rules = RuleSet::parse(QUICKSTART_RULES, "quickstart rules")?;
+    let mut engine = AlertEngine::open(rules, dir.join("alert-state.json"))?;
+    let events = engine.evaluate(&values, &values[..n_ref.min(values.len())], now_ms())?;
+    WebhookSink::new(url).send(&events, &engine.active())?;
+    let mut alerts_fired: Vec<String> = Vec::new();
+    if let Ok(bodies) = received.lock() {
+        for body in bodies.iter() {
+            for e in body["events"].as_array().into_iter().flatten() {
+                if e["to"] == "firing" {
+                    let rule = e["alert"]["rule"].as_str().unwrap_or("?").to_owned();
+                    writeln!(
+                        out,
+                        "   webhook got: {rule} firing ({} = {}, bound {})",
+                        e["alert"]["annotations"]["metric"].as_str().unwrap_or("?"),
+                        e["alert"]["annotations"]["value"].as_str().unwrap_or("?"),
+                        e["alert"]["bound"].as_str().unwrap_or("?"),
+                    )?;
+                    if !alerts_fired.contains(&rule) {
+                        alerts_fired.push(rule);
+                    }
+                }
+            }
+        }
+    }
+    let firing = engine
+        .active()
+        .iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .count();
+    writeln!(out, "   {firing} alert(s) firing -> retrain")?;
 
     writeln!(
         out,
@@ -788,6 +1027,7 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     writeln!(out, "\ndone.")?;
     let events = d.events();
     drop(watched);
+    log.close()?;
     Ok(Summary {
         train,
         eval,
@@ -806,6 +1046,11 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         v2_phase_by_version: v2_phase.by_version,
         failures_during_v3: v3_phase.failures,
         served_requests,
+        window_accuracy,
+        window_estimated_accuracy: window_estimated,
+        window_drift_share: window_drift,
+        labels_matched: ingest.matched,
+        alerts_fired,
     })
 }
 

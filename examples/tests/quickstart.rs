@@ -74,6 +74,41 @@ fn quickstart_runs_end_to_end() {
         RegEvent::AliasRemoved { alias, .. } if alias.as_str() == "canary")
         && e.change.reason.contains("automatic rollback")));
     assert!(s.served_requests > 1000);
+    // Monitoring: every served row was logged and labelled late; live accuracy fell on the
+    // shifted traffic, the inputs drifted, and both alerts reached the local webhook.
+    assert_eq!(s.labels_matched, 3000);
+    assert_eq!(s.window_accuracy.len(), 6, "{:?}", s.window_accuracy);
+    let reference = (s.window_accuracy[0] + s.window_accuracy[1]) / 2.0;
+    let shifted = s.window_accuracy[2..].iter().sum::<f64>() / 4.0;
+    assert!(
+        reference > 0.9 && shifted < reference - 0.03,
+        "{:?}",
+        s.window_accuracy
+    );
+    assert!(
+        s.window_drift_share[..2].iter().all(|&d| d <= 0.25),
+        "{:?}",
+        s.window_drift_share
+    );
+    assert!(
+        s.window_drift_share[2..].iter().all(|&d| d >= 0.5),
+        "{:?}",
+        s.window_drift_share
+    );
+    assert!(s
+        .window_estimated_accuracy
+        .iter()
+        .all(|e| (0.5..=1.0).contains(e)));
+    assert!(
+        s.alerts_fired.contains(&"accuracy_drop".to_string()),
+        "{:?}",
+        s.alerts_fired
+    );
+    assert!(
+        s.alerts_fired.contains(&"input_drift".to_string()),
+        "{:?}",
+        s.alerts_fired
+    );
     // Same seed, same data: the snapshot digest is reproducible.
     let dir2 = tempfile::tempdir().unwrap();
     let s2 = mlops_examples::quickstart::run(dir2.path(), &mut Vec::new()).unwrap();

@@ -5,6 +5,7 @@
 //! - results go to stdout, errors to stderr, and any failure exits non-zero.
 
 mod drift;
+mod monitor;
 mod output;
 mod registry;
 mod serve;
@@ -38,7 +39,10 @@ enum Command {
     /// Work with a model registry (register, list, aliases, rollback, gc, verify).
     Registry(registry::Args),
     /// Serve registry models over HTTP (Open Inference Protocol v2).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
+    /// Monitor served models: windowed performance, delayed labels, CBPE estimates, drift,
+    /// KPIs, A/B results and alerts over a prediction log.
+    Monitor(monitor::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,7 +50,14 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MLOPS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // Library functions report failures twice over: as the error they return
+                // (printed once below) and as an `err` event of their span. Only the first
+                // is shown unless MLOPS_LOG asks for more.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "warn,mlops_core=off,mlops_drift=off,mlops_registry=off,mlops_monitor=off",
+                    )
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -55,7 +66,8 @@ fn main() -> ExitCode {
         Command::Snapshot(args) => words.output_only().and_then(|f| snapshot::run(args, f)),
         Command::Drift(args) => words.output_only().and_then(|f| drift::run(args, f)),
         Command::Registry(args) => registry::run(args, words),
-        Command::Serve(args) => words.output_only().and_then(|f| serve::run(args, f)),
+        Command::Serve(args) => words.output_only().and_then(|f| serve::run(*args, f)),
+        Command::Monitor(args) => words.output_only().and_then(|f| monitor::run(args, f)),
     };
     match result {
         Ok(code) => code,

@@ -122,6 +122,50 @@ pub struct Args {
     /// Seconds to wait for in-flight requests after the listener closes; then exit anyway.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout_s: f64,
+    /// Log served predictions (inputs, outputs, id, version, arm, segment.* / kpi.* request
+    /// parameters) to this prediction log directory, or to `s3://bucket/prefix` (sealed
+    /// segments are uploaded; a local staging directory holds the active one). Also enables
+    /// `POST /v2/models/{name}/labels` for delayed ground truth. Logging never blocks a
+    /// request: when the writer falls behind, records are dropped and counted in /metrics.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    log_predictions: Option<String>,
+    /// Fraction of requests to log, in [0, 1].
+    #[arg(long, default_value_t = 1.0, requires = "log_predictions")]
+    log_sample: f64,
+    /// Input columns to log (logged names: a `[N,F]` input `x` gives `x_0 … x_{F-1}`); all when
+    /// not given.
+    #[arg(long, value_delimiter = ',', requires = "log_predictions")]
+    log_columns: Vec<String>,
+    /// How often the log writer hands buffered records to the OS, in milliseconds: what a
+    /// process killed with SIGKILL can lose at most.
+    #[arg(long, default_value_t = 1000, requires = "log_predictions")]
+    log_flush_ms: u64,
+    /// Seal the active log segment at this size (MiB) …
+    #[arg(long, default_value_t = 64, requires = "log_predictions")]
+    log_segment_mb: u64,
+    /// … or at this age (e.g. `1h`, `30m`).
+    #[arg(long, default_value = "1h", requires = "log_predictions")]
+    log_segment_age: String,
+    /// Delete sealed segments older than this (e.g. `30d`).
+    #[arg(long, requires = "log_predictions")]
+    log_retention: Option<String>,
+    /// Delete the oldest sealed segments while the log is larger than this (MiB).
+    #[arg(long, requires = "log_predictions")]
+    log_retention_mb: Option<u64>,
+    /// Local staging directory for an `s3://` log (default: under --cache-dir).
+    #[arg(long, requires = "log_predictions")]
+    log_staging_dir: Option<PathBuf>,
+    /// Evaluate these alert rules (TOML, see `mlops monitor watch`) over the prediction log
+    /// every --monitor-interval, send alerts, and publish the monitor's values as
+    /// `mlops_monitor_*` gauges on /metrics.
+    #[arg(long, value_name = "RULES.toml", requires = "log_predictions")]
+    monitor_rules: Option<PathBuf>,
+    /// How often the monitor evaluates its rules (e.g. `60s`, `5m`).
+    #[arg(long, default_value = "60s", requires = "monitor_rules")]
+    monitor_interval: String,
+    /// Window options, alert sinks, …: as `mlops monitor watch`.
+    #[command(flatten)]
+    monitor: crate::monitor::ServeMonitorArgs,
 }
 
 fn alias_ref(text: &str, flag: &str) -> Result<(mlops_core::ModelName, AliasName)> {
@@ -271,13 +315,53 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
     if watched.is_empty() {
         bail!("no model could be loaded");
     }
-    let grpc_config = GrpcConfig::new().with_metrics(metrics.clone());
-    let mut http = HttpConfig::new(metrics);
+    let mut grpc_config = GrpcConfig::new().with_metrics(metrics.clone());
+    let mut http = HttpConfig::new(metrics.clone());
     if let Some(t) = admin_token {
         http = http.with_admin_token(t);
     }
+    let prediction_log = match &args.log_predictions {
+        Some(target) => Some(crate::monitor::ServedLog::open(
+            target,
+            &crate::monitor::ServedLogOptions {
+                sample: args.log_sample,
+                columns: args.log_columns.clone(),
+                flush_ms: args.log_flush_ms,
+                segment_mb: args.log_segment_mb,
+                segment_age: args.log_segment_age.clone(),
+                retention: args.log_retention.clone(),
+                retention_mb: args.log_retention_mb,
+                staging: args
+                    .log_staging_dir
+                    .clone()
+                    .unwrap_or_else(|| cache_dir.join("prediction-log")),
+            },
+        )?),
+        None => None,
+    };
+    if let Some(log) = &prediction_log {
+        let sink = log.sink();
+        http = http.with_prediction_sink(sink.clone());
+        grpc_config = grpc_config.with_prediction_sink(sink);
+    }
+    let watcher = match (&prediction_log, &args.monitor_rules) {
+        (Some(log), Some(rules)) => Some(crate::monitor::ServeWatch::start(
+            log.local_dir(),
+            rules,
+            &args.monitor_interval,
+            &args.monitor,
+            &metrics,
+        )?),
+        _ => None,
+    };
     let grpc_models = models.clone();
-    let app = router(models, http);
+    let label_models = models.clone();
+    let mut app = router(models, http);
+    if let Some(log) = &prediction_log {
+        app = app.merge(log.labels_router(std::sync::Arc::new(move |name: &str| {
+            label_models.get(name).is_some()
+        }))?);
+    }
     let drain = seconds(args.drain_delay_s, "--drain-delay-s")?;
     let drain_timeout = seconds(args.drain_timeout_s, "--drain-timeout-s")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -395,7 +479,12 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
         }
         anyhow::Ok(())
     })?;
+    drop(watcher);
     drop(watched);
+    if let Some(log) = prediction_log {
+        // Everything queued reaches the log (and, for s3://, the bucket) before exit.
+        log.close().context("closing the prediction log")?;
+    }
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
 }

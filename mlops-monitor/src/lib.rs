@@ -1,14 +1,24 @@
 //! Monitoring for served models: know when a model degrades.
 //!
-//! **Status: foundation only.** This crate holds the logged data model shared by the
-//! prediction log, the label join, the windows and the alerts that issue 11 asks for:
-//! [`LoggedPrediction`] (one served row), [`LabelRecord`] (one delayed ground-truth value),
-//! [`Value`] (a number or a text) and the prediction-id convention ([`record::row_id`]). The
-//! prediction log, label join, windowed metrics, CBPE estimates, A/B results and alerts are not
-//! built yet (see ARCHITECTURE.md, "mlops-monitor").
+//! The pieces, each usable alone:
+//! - [`log`]: the prediction log. It is segmented, append-only and CRC-framed, behind a bounded
+//!   queue that never blocks. A torn tail is cut on open, sealed segments are copied to Parquet,
+//!   retention works by age and by size, and sealed segments can be uploaded to S3 (feature
+//!   `s3`).
+//! - [`labels`]: delayed ground truth by prediction id, with a TTL. Matched, late, duplicate and
+//!   unknown labels are counted, and all of them are stored.
+//! - [`window`] and [`report`]: mergeable window states per model × version × arm (× segment).
+//!   Realised metrics come from `mlops-core` and equal sklearn; drift comes from `mlops-drift`;
+//!   KPIs and a value matrix are included. [`ab`] holds the A/B tests, which equal scipy.
+//! - [`cbpe`] and [`threshold`]: label-free estimates (CBPE) and mean ± 3σ bands, both equal to
+//!   NannyML 0.13.1.
+//! - [`alert`] and [`export`]: TOML rules and a persisted state machine, with an HMAC webhook and
+//!   Alertmanager v2 as sinks, plus Prometheus gauges.
+//! - `serve_sink` (feature `serve`) and `http` (feature `http`): the adapter to
+//!   `mlops_serve::sink::PredictionSink` and the labels endpoint.
 //!
-//! The serving crate does not depend on this one: it emits records through its own sink trait
-//! (`mlops_serve::sink::PredictionSink`), and the CLI (or the application) wires the two.
+//! The serving crate does not depend on this one. It emits records through its own sink trait,
+//! and the CLI or the application wires the two together.
 //!
 //! ```
 //! use mlops_monitor::record::{row_id, Value};
@@ -22,8 +32,17 @@ pub mod alert;
 pub mod cbpe;
 mod error;
 pub mod export;
+pub mod frame;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod labels;
+pub mod log;
 pub mod record;
 pub mod report;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "serve")]
+pub mod serve_sink;
 pub mod threshold;
 pub mod values;
 pub mod window;

@@ -583,7 +583,22 @@ pub fn build_states_with(
     if cfg.segment.is_some() {
         states = fold_segments(states, cfg)?;
     }
-    states.sort_by(|a, b| (a.start_ms, &a.key).cmp(&(b.start_ms, &b.key)));
+    if let WindowSpec::Rows(_) = cfg.window {
+        // Row-count windows take their bounds from their rows' times, so under fast traffic
+        // two consecutive windows can span the same millisecond. Each window must have its own
+        // end (alert rules walk windows by end): a tie moves the later window's end 1 ms on.
+        let mut last_end: HashMap<WindowKey, i64> = HashMap::new();
+        for s in &mut states {
+            if let Some(&prev) = last_end.get(&s.key) {
+                if s.end_ms <= prev {
+                    s.end_ms = prev + 1;
+                    s.start_ms = s.start_ms.min(s.end_ms - 1);
+                }
+            }
+            last_end.insert(s.key.clone(), s.end_ms);
+        }
+    }
+    states.sort_by(|a, b| (a.start_ms, a.end_ms, &a.key).cmp(&(b.start_ms, b.end_ms, &b.key)));
     let arms = router
         .bases
         .iter()

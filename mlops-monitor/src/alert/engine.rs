@@ -150,16 +150,32 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// NannyML's threshold: `mean ± sigma·std` (population std) of the reference values, clipped
 /// to the metric's range. `None` without values.
 fn reference_band(values: &[f64], sigma: f64, range: (f64, f64)) -> Option<(f64, f64)> {
-    if values.is_empty() {
-        return None;
+    // NannyML's StandardDeviationThreshold (population std, NaN ignored, clipped to the
+    // metric's range), as `threshold.rs` computes it.
+    let band = crate::threshold::StdThreshold {
+        lower_multiplier: sigma,
+        upper_multiplier: sigma,
     }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-    let std = var.sqrt();
-    let low = (mean - sigma * std).max(range.0);
-    let high = (mean + sigma * std).min(range.1);
-    Some((low, high))
+    .band(values, range)
+    .ok()?;
+    Some((
+        band.lower.unwrap_or(f64::NEG_INFINITY),
+        band.upper.unwrap_or(f64::INFINITY),
+    ))
+}
+
+/// A bound for people: at most 6 significant digits (`0.9240000000000002` → `0.924`).
+fn short(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    let digits = (5 - x.abs().log10().floor() as i32).clamp(0, 15) as usize;
+    let t = format!("{x:.digits$}");
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        t
+    }
 }
 
 /// The bound of one series: a static condition, or a band resolved from the reference.
@@ -182,10 +198,12 @@ impl Bound {
 
     fn describe(self) -> String {
         match self {
-            Bound::Above(b) => format!("> {b}"),
-            Bound::Below(b) => format!("< {b}"),
-            Bound::Outside(lo, hi) => format!("outside [{lo}, {hi}]"),
-            Bound::Band(lo, hi) => format!("outside reference band [{lo}, {hi}]"),
+            Bound::Above(b) => format!("> {}", short(b)),
+            Bound::Below(b) => format!("< {}", short(b)),
+            Bound::Outside(lo, hi) => format!("outside [{}, {}]", short(lo), short(hi)),
+            Bound::Band(lo, hi) => {
+                format!("outside reference band [{}, {}]", short(lo), short(hi))
+            }
         }
     }
 }

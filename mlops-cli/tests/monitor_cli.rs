@@ -1,0 +1,486 @@
+//! `mlops serve --log-predictions`, the labels endpoint and `mlops monitor …`, as a user runs
+//! them: a real server process, real HTTP, the log read back by the CLI.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn mlops(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("MLOPS_LOG")
+        .output()
+        .unwrap()
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn infer_with(addr: &str, id: &str, x: [f32; 2], params: Value) -> Value {
+    let mut body = json!({
+        "parameters": params,
+        "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": x}]
+    });
+    // An empty `id` means: send none, let the server generate one.
+    if !id.is_empty() {
+        body["id"] = json!(id);
+    }
+    let r = http(
+        addr,
+        "POST",
+        "/v2/models/scorer/infer",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+/// SIGTERM, as an operator stops a server: it drains and flushes the log.
+fn stop(mut server: Server) {
+    let pid = server.child.id() as i32;
+    // SAFETY: kill(2) with a child pid we own and a valid signal number.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "mlops serve exited with {status:?}");
+}
+
+fn report(log: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["monitor", "report", "--log", log, "--format", "json"];
+    args.extend_from_slice(extra);
+    ok_json(&mlops(&args))
+}
+
+fn total(rep: &Value, field: &str) -> u64 {
+    rep["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w[field].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn served_predictions_are_logged_labelled_over_http_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[2.0, 1.0]]);
+    let log = dir.path().join("log");
+    let server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+        ],
+    );
+    // 40 requests with ids, a segment and a KPI; y = 2·x0 + x1.
+    for i in 0..40 {
+        let x0 = i as f32 / 10.0;
+        let r = infer_with(
+            &server.addr,
+            &format!("req-{i}"),
+            [x0, 1.0],
+            json!({"segment.country": if i % 2 == 0 {"fr"} else {"de"}, "kpi.amount": 10.0}),
+        );
+        assert_eq!(r["id"], format!("req-{i}"));
+    }
+    // A request without an id gets one, returned in the response.
+    let generated = infer_with(&server.addr, "", [0.0, 0.0], json!({}));
+    let generated_id = generated["id"].as_str().unwrap().to_owned();
+    assert_eq!(generated_id.len(), 32, "{generated}");
+
+    // Labels: 30 known ids, one twice, one unknown. Truth = prediction + 0.5 for even ids.
+    wait_until("the log to hold 41 rows", Duration::from_secs(10), || {
+        let r = mlops(&[
+            "monitor",
+            "report",
+            "--log",
+            log.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        r.status.success()
+            && serde_json::from_slice::<Value>(&r.stdout)
+                .map(|v| total(&v, "n_predictions") == 41)
+                .unwrap_or(false)
+    });
+    let mut labels: Vec<Value> = (0..30)
+        .map(|i| {
+            let y = 2.0 * (i as f64 / 10.0) + 1.0;
+            json!({"id": format!("req-{i}"), "label": if i % 2 == 0 { y + 0.5 } else { y }})
+        })
+        .collect();
+    labels.push(json!({"id": "req-3", "label": 99.0}));
+    labels.push(json!({"id": "no-such-id", "label": 1.0}));
+    let r = http(
+        &server.addr,
+        "POST",
+        "/v2/models/scorer/labels",
+        &[],
+        json!({ "labels": labels }).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let summary = r.json();
+    assert_eq!(summary["received"], 32, "{summary}");
+    assert_eq!(summary["matched"], 30, "{summary}");
+    assert_eq!(summary["duplicate"], 1, "{summary}");
+    assert_eq!(summary["unknown"], 1, "{summary}");
+    assert_eq!(summary["late"], 0, "{summary}");
+    // A malformed body is a 400 with a reason, not a crash.
+    let bad = http(
+        &server.addr,
+        "POST",
+        "/v2/models/scorer/labels",
+        &[],
+        br#"{"labels":[{"label":1}]}"#,
+    );
+    assert_eq!(bad.status, 400, "{}", String::from_utf8_lossy(&bad.body));
+    // Labels for a model that is not served: 404.
+    let missing = http(
+        &server.addr,
+        "POST",
+        "/v2/models/nope/labels",
+        &[],
+        br#"{"labels":[]}"#,
+    );
+    assert_eq!(missing.status, 404);
+    stop(server);
+
+    let rep = report(log.to_str().unwrap(), &["--window-rows", "1000"]);
+    let windows = rep["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "{rep}");
+    let w = &windows[0];
+    assert_eq!(w["model"], "scorer");
+    assert_eq!(w["version"], 1);
+    assert_eq!(w["arm"], "stable");
+    assert_eq!(w["n_predictions"], 41);
+    assert_eq!(w["n_labelled"], 30);
+    let coverage = w["label_coverage"].as_f64().unwrap();
+    assert!((coverage - 30.0 / 41.0).abs() < 1e-12, "{coverage}");
+    // 15 of the 30 labelled rows are off by exactly 0.5 → MAE 0.25.
+    let mae = w["metrics"]["mae"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{w}"));
+    assert!((mae - 0.25).abs() < 1e-6, "{w}");
+    // The KPI: 40 requests sent 10.0 each.
+    assert_eq!(w["kpi"]["kpi.amount.sum"].as_f64(), Some(400.0), "{w}");
+    assert_eq!(w["kpi"]["kpi.amount.mean"].as_f64(), Some(10.0), "{w}"); // the mean over the rows that carry it
+
+    // Per segment: two segments (+ the request without one).
+    let rep = report(
+        log.to_str().unwrap(),
+        &["--window-rows", "1000", "--segment", "country"],
+    );
+    let segs: Vec<String> = rep["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["segment"].to_string())
+        .collect();
+    assert!(segs.iter().any(|s| s.contains("fr")), "{segs:?}");
+    assert!(segs.iter().any(|s| s.contains("de")), "{segs:?}");
+
+    // The text table prints.
+    let out = mlops(&[
+        "monitor",
+        "report",
+        "--log",
+        log.to_str().unwrap(),
+        "--window-rows",
+        "20",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("scorer"), "{text}");
+}
+
+#[test]
+fn labels_from_a_csv_file_and_bad_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 1.0]]);
+    let log = dir.path().join("log");
+    let server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+        ],
+    );
+    for i in 0..5 {
+        infer_with(&server.addr, &format!("r{i}"), [i as f32, 0.0], json!({}));
+    }
+    stop(server);
+    let csv = dir.path().join("labels.csv");
+    std::fs::write(&csv, "id,label\nr0,0\nr1,1.5\nr1,7\nzz,3\n").unwrap();
+    let summary = ok_json(&mlops(&[
+        "monitor",
+        "labels",
+        "--log",
+        log.to_str().unwrap(),
+        "--file",
+        csv.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(summary["matched"], 2, "{summary}");
+    assert_eq!(summary["duplicate"], 1, "{summary}");
+    assert_eq!(summary["unknown"], 1, "{summary}");
+    let rep = report(log.to_str().unwrap(), &["--window-rows", "100"]);
+    assert_eq!(total(&rep, "n_labelled"), 2, "{rep}");
+
+    let no_id = dir.path().join("noid.csv");
+    std::fs::write(&no_id, "key,label\nr0,1\n").unwrap();
+    let out = mlops(&[
+        "monitor",
+        "labels",
+        "--log",
+        log.to_str().unwrap(),
+        "--file",
+        no_id.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("id"), "{err}");
+    assert_eq!(err.matches("error").count(), 1, "printed once: {err}");
+
+    let not_a_log = dir.path().join("nothing-here");
+    let out = mlops(&["monitor", "report", "--log", not_a_log.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing-here"));
+
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"a\"\nmetric = \"accuracy\"\ncondition = { below = 0.9 }\n\n[[rule]]\nname = \"b\"\nmetric = \"acuracy\"\ncondition = { below = 0.9 }\n",
+    )
+    .unwrap();
+    let out = mlops(&[
+        "monitor",
+        "watch",
+        "--log",
+        log.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("acuracy") && err.contains("line 8"), "{err}");
+    std::fs::write(&rules, "[[rule]\nname = 1\n").unwrap();
+    let out = mlops(&[
+        "monitor",
+        "watch",
+        "--log",
+        log.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// kill -9 of `mlops serve` while it logs: the log reopens (for reading and for a new server)
+/// and only the unflushed tail is missing.
+#[test]
+fn kill_9_while_logging_loses_only_the_unflushed_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 1.0]]);
+    let log = dir.path().join("log");
+    let mut server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "200",
+        ],
+    );
+    for i in 0..300 {
+        infer_with(&server.addr, &format!("a{i}"), [i as f32, 1.0], json!({}));
+    }
+    // Longer than two flush intervals: these 300 are on disk.
+    std::thread::sleep(Duration::from_millis(700));
+    for i in 0..100 {
+        infer_with(&server.addr, &format!("b{i}"), [i as f32, 1.0], json!({}));
+    }
+    // SIGKILL: no drain, no flush.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let rep = report(log.to_str().unwrap(), &["--window-rows", "100000"]);
+    let n = total(&rep, "n_predictions");
+    assert!((300..=400).contains(&n), "{n} rows after kill -9");
+    // A new server takes the log over (the dead one's lock is gone) and appends to it.
+    let server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+        ],
+    );
+    for i in 0..10 {
+        infer_with(&server.addr, &format!("c{i}"), [0.0, 0.0], json!({}));
+    }
+    stop(server);
+    wait_until("the new rows", Duration::from_secs(10), || {
+        total(
+            &report(log.to_str().unwrap(), &["--window-rows", "100000"]),
+            "n_predictions",
+        ) == n + 10
+    });
+}
+
+/// A webhook server on loopback that records every POST body.
+fn webhook_server() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = l.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                sink.lock().unwrap().push(v);
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn watch_fires_an_alert_to_a_webhook_and_does_not_refire_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
+    let log = dir.path().join("log");
+    let server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+        ],
+    );
+    for i in 0..60 {
+        infer_with(&server.addr, &format!("p{i}"), [i as f32, 0.0], json!({}));
+    }
+    stop(server);
+    // Labels: the first 30 exact, the last 30 off by 5 → MAE 0 then 5 per 30-row window.
+    let csv = dir.path().join("labels.csv");
+    let mut text = String::from("id,label\n");
+    for i in 0..60 {
+        let y = i as f64 + if i < 30 { 0.0 } else { 5.0 };
+        text.push_str(&format!("p{i},{y}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    ok_json(&mlops(&[
+        "monitor",
+        "labels",
+        "--log",
+        log.to_str().unwrap(),
+        "--file",
+        csv.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"mae_high\"\nmetric = \"mae\"\ncondition = { above = 1.0 }\nseverity = \"critical\"\n",
+    )
+    .unwrap();
+    let (url, got) = webhook_server();
+    let watch = || {
+        mlops(&[
+            "monitor",
+            "watch",
+            "--log",
+            log.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--window-rows",
+            "30",
+            "--webhook",
+            &url,
+            "--once",
+            "--format",
+            "json",
+        ])
+    };
+    let first = ok_json(&watch());
+    let alerts = first["alerts"].as_array().unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.to_string().contains("mae_high") && a.to_string().contains("firing")),
+        "{first}"
+    );
+    let posts = got.lock().unwrap().len();
+    assert!(posts >= 1, "the webhook got nothing");
+    assert!(got.lock().unwrap()[0].to_string().contains("mae_high"));
+    // A second run (a restart) sees the same windows: still firing, no new transition sent.
+    let second = ok_json(&watch());
+    assert!(second["alerts"].to_string().contains("firing"), "{second}");
+    std::thread::sleep(Duration::from_millis(200));
+    let events_after: usize = got
+        .lock()
+        .unwrap()
+        .iter()
+        .skip(posts)
+        .map(|b| b["events"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        events_after,
+        0,
+        "a restart re-fired: {:?}",
+        got.lock().unwrap()
+    );
+}
