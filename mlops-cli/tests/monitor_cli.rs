@@ -484,3 +484,43 @@ fn watch_fires_an_alert_to_a_webhook_and_does_not_refire_after_a_restart() {
         got.lock().unwrap()
     );
 }
+
+#[test]
+fn serve_with_monitor_rules_publishes_monitor_gauges_on_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
+    let log = dir.path().join("log");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"errors\"\nmetric = \"error_rate\"\ncondition = { above = 0.5 }\n",
+    )
+    .unwrap();
+    let server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+            "--monitor-rules",
+            rules.to_str().unwrap(),
+            "--monitor-interval",
+            "200ms",
+            "--window-rows",
+            "10",
+        ],
+    );
+    for i in 0..25 {
+        infer_with(&server.addr, &format!("m{i}"), [i as f32, 0.0], json!({}));
+    }
+    let mut text = String::new();
+    wait_until("mlops_monitor_ gauges", Duration::from_secs(20), || {
+        let r = http(&server.addr, "GET", "/metrics", &[], b"");
+        text = String::from_utf8_lossy(&r.body).into_owned();
+        text.contains("mlops_monitor_n_predictions{")
+    });
+    assert!(text.contains("model=\"scorer\""), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    stop(server);
+}
