@@ -1,7 +1,7 @@
 //! `mlops monitor report|labels|watch`, and the monitoring half of `mlops serve`
 //! (`--log-predictions`, the labels endpoint, `--monitor-rules`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -84,6 +84,11 @@ pub struct WindowArgs {
     /// Only this model.
     #[arg(long, value_name = "NAME")]
     only_model: Option<String>,
+    /// Which drift test decides per column: `auto` (Evidently's rule: KS / χ² up to 1000 rows,
+    /// Wasserstein / Jensen–Shannon distance above) or `ks` (KS for numeric, χ² for
+    /// categorical columns at every size, as NannyML's univariate drift).
+    #[arg(long, default_value = "auto")]
+    drift_test: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -274,23 +279,25 @@ impl ReferenceRows {
     }
 }
 
-/// Labels by id: the first one received, and when.
+/// Labels by id: the first one received, when, and whether a prediction has used it (0 no,
+/// 1 joined, 2 late).
 struct LabelIndex {
-    first: HashMap<String, (Value, i64)>,
+    first: HashMap<String, (Value, i64, std::cell::Cell<u8>)>,
     counts: LabelCounts,
 }
 
 fn load_labels(log: &Path) -> Result<LabelIndex> {
     let stored = labels::read_labels(log)
         .with_context(|| format!("reading the labels of {}", log.display()))?;
-    let mut first: HashMap<String, (Value, i64)> = HashMap::with_capacity(stored.len());
+    let mut first: HashMap<String, (Value, i64, std::cell::Cell<u8>)> =
+        HashMap::with_capacity(stored.len());
     let mut counts = LabelCounts::default();
     for l in stored {
         counts.received += 1;
         match first.entry(l.id) {
             std::collections::hash_map::Entry::Occupied(_) => counts.duplicate += 1,
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((l.label, l.received_ms));
+                v.insert((l.label, l.received_ms, std::cell::Cell::new(0)));
             }
         }
     }
@@ -338,17 +345,11 @@ pub fn compute(log: &Path, w: &WindowArgs) -> Result<Computed> {
 
     let reader = LogReader::open(log)?;
     let labels = load_labels(log)?;
-    let joined: Mutex<(HashSet<String>, u64, u64)> = Mutex::new((HashSet::new(), 0, 0));
     let label_of = |p: &LoggedPrediction| -> Option<Value> {
-        let (label, received) = labels.first.get(&p.id)?;
-        let mut j = joined.lock().unwrap_or_else(PoisonError::into_inner);
+        let (label, received, used) = labels.first.get(&p.id)?;
         let late = received.saturating_sub(p.timestamp_ms) > ttl_ms;
-        if j.0.insert(p.id.clone()) {
-            if late {
-                j.2 += 1;
-            } else {
-                j.1 += 1;
-            }
+        if used.get() == 0 {
+            used.set(if late { 2 } else { 1 });
         }
         (!late).then(|| label.clone())
     };
@@ -359,6 +360,11 @@ pub fn compute(log: &Path, w: &WindowArgs) -> Result<Computed> {
     cfg.top_k = w.top_k;
     cfg.value_matrix = value_matrix;
     cfg.task = task;
+    match w.drift_test.as_str() {
+        "auto" => {}
+        "ks" => cfg.drift.small_sample_max = u64::MAX,
+        other => bail!("--drift-test {other:?}: use auto or ks"),
+    }
 
     // The reader decodes on its own thread; the windows are built here.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<LoggedPrediction>>(8);
@@ -435,7 +441,14 @@ pub fn compute(log: &Path, w: &WindowArgs) -> Result<Computed> {
         Some(t) => values.iter().filter(|v| v.end_ms <= t).cloned().collect(),
         None => Vec::new(),
     };
-    let (_, matched, late) = joined.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let (mut matched, mut late) = (0u64, 0u64);
+    for (_, _, used) in labels.first.values() {
+        match used.get() {
+            1 => matched += 1,
+            2 => late += 1,
+            _ => {}
+        }
+    }
     let mut counts = labels.counts;
     counts.matched = matched;
     counts.late = late;

@@ -370,7 +370,7 @@ def run_ours(args, paths, workdir):
         report = fill(args.report_cmd, **kw)
     else:
         report = [args.mlops_bin, "monitor", "report", "--log", log, "--window", "1h",
-                  "--reference-until", REFERENCE_UNTIL, "--format", "json"]
+                  "--reference-until", REFERENCE_UNTIL, "--drift-test", "ks", "--format", "json"]
     for exe in (ingest[0], report[0]):
         if shutil.which(exe) is None and not os.access(exe, os.X_OK):
             fail(f"{exe}: not found or not executable (build it, pass --mlops-bin/--ingest-bin, "
@@ -500,7 +500,7 @@ def cross_check(args, results, ref, ana):
     # reference into 10 000 equal-width bins and takes the largest gap of the two cumulative
     # frequencies at the bin edges (nannyml/drift/univariate/methods.py). So there are two
     # definitions; ours must match one of them exactly.
-    ours_ks = get_path(ours, "drift", "f0", "statistic") if ours else None
+    ours_ks = get_path(ours, "drift", "drift.f0.statistic") if ours else None
     nml_ks = nml.get("ks_f0") if nml else None
     ks_vals = {"scipy": exact["ks_f0_exact"], "nannyml": nml_ks, "ours": ours_ks}
     cells = "  ".join(f"{k} {'-' if v is None else f'{v:.12f}'}" for k, v in ks_vals.items())
@@ -520,11 +520,11 @@ def cross_check(args, results, ref, ana):
     # Evidently's ValueDrift(method=ks) reports scipy's p-value, not the statistic: shown for
     # information (p-values this small are asymptotic approximations; no tolerance applied).
     ev_p = evidently_pick(ev, "ValueDrift", "f0") if ev else None
-    ours_p = get_path(ours, "drift", "f0", "p_value") if ours else None
+    ours_p = get_path(ours, "drift", "drift.f0.p_value") if ours else None
     print(f"  {'KS p-value f0 (information)':<34} scipy {exact['ks_f0_p_value']:.6g}  ours "
           f"{'-' if ours_p is None else f'{ours_p:.6g}'}  evidently "
           f"{'-' if ev_p is None else f'{ev_p:.6g}'}")
-    ours_cbpe = get_path(ours, "estimated", "roc_auc", "value") if ours else None
+    ours_cbpe = get_path(ours, "estimated", "estimated.roc_auc") if ours else None
     nml_cbpe = nml.get("estimated_roc_auc") if nml else None
     worst = line("CBPE estimated roc_auc", {"nannyml": nml_cbpe, "ours": ours_cbpe}, TOL_CBPE,
                  "nannyml", "  [Evidently does not estimate without labels]")
