@@ -177,28 +177,15 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
     }
 }
 
-/// `30s`, `15m`, `1h`, `2d`, `500ms`.
+/// A positive duration flag (`30s`, `15m`, `1h`, `2d`, `500ms`, `1h30m`), parsed as
+/// [`mlops_monitor::window::parse_duration`] parses window lengths and rule durations.
 pub fn parse_duration(text: &str, flag: &str) -> Result<Duration> {
-    let t = text.trim();
-    let (num, unit) = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|i| t.split_at(i))
-        .unwrap_or((t, "s"));
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("{flag} {text:?}: expected a number and a unit (s, m, h, d)"))?;
-    let secs = match unit {
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86_400.0,
-        _ => bail!("{flag} {text:?}: unknown unit {unit:?} (use ms, s, m, h or d)"),
-    };
-    if !(secs.is_finite() && secs > 0.0 && secs < 1e10) {
+    let d =
+        mlops_monitor::window::parse_duration(text).with_context(|| format!("{flag} {text:?}"))?;
+    if d.is_zero() {
         bail!("{flag} {text:?} must be a positive duration");
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 fn parse_time_ms(text: &str, flag: &str) -> Result<i64> {

@@ -32,6 +32,20 @@ fn ok_json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `mlops monitor labels --log LOG --file FILE --format json`.
+fn labels_cli(log: &std::path::Path, file: &std::path::Path) -> Output {
+    mlops(&[
+        "monitor",
+        "labels",
+        "--log",
+        log.to_str().unwrap(),
+        "--file",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+}
+
 fn infer_with(addr: &str, id: &str, x: [f32; 2], params: Value) -> Value {
     let mut body = json!({
         "parameters": params,
@@ -233,16 +247,7 @@ fn labels_from_a_csv_file_and_bad_input_exits_2() {
     stop(server);
     let csv = dir.path().join("labels.csv");
     std::fs::write(&csv, "id,label\nr0,0\nr1,1.5\nr1,7\nzz,3\n").unwrap();
-    let summary = ok_json(&mlops(&[
-        "monitor",
-        "labels",
-        "--log",
-        log.to_str().unwrap(),
-        "--file",
-        csv.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let summary = ok_json(&labels_cli(&log, &csv));
     assert_eq!(summary["matched"], 2, "{summary}");
     assert_eq!(summary["duplicate"], 1, "{summary}");
     assert_eq!(summary["unknown"], 1, "{summary}");
@@ -251,14 +256,7 @@ fn labels_from_a_csv_file_and_bad_input_exits_2() {
 
     let no_id = dir.path().join("noid.csv");
     std::fs::write(&no_id, "key,label\nr0,1\n").unwrap();
-    let out = mlops(&[
-        "monitor",
-        "labels",
-        "--log",
-        log.to_str().unwrap(),
-        "--file",
-        no_id.to_str().unwrap(),
-    ]);
+    let out = labels_cli(&log, &no_id);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("id"), "{err}");
@@ -421,16 +419,7 @@ fn watch_fires_an_alert_to_a_webhook_and_does_not_refire_after_a_restart() {
         text.push_str(&format!("p{i},{y}\n"));
     }
     std::fs::write(&csv, text).unwrap();
-    ok_json(&mlops(&[
-        "monitor",
-        "labels",
-        "--log",
-        log.to_str().unwrap(),
-        "--file",
-        csv.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    ok_json(&labels_cli(&log, &csv));
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,

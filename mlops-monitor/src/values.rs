@@ -90,6 +90,33 @@ pub const FIXED_METRICS: &[&str] = &[
     "prediction_drift.p_value",
 ];
 
+/// Fixed metrics computed from joined labels (realised performance): a window's sample size for
+/// them is `n_labelled`, not `n_predictions`. `class.<c>.*` metrics are label-based too.
+pub const LABELLED_METRICS: &[&str] = &[
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "roc_auc",
+    "log_loss",
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+    "value.realised",
+];
+
+/// Whether `name` is computed from joined labels (see [`LABELLED_METRICS`]).
+pub fn is_labelled_metric(name: &str) -> bool {
+    LABELLED_METRICS.contains(&name) || name.starts_with("class.")
+}
+
 /// Metrics CBPE estimates (`estimated.<m>`).
 pub const ESTIMATED_METRICS: &[&str] = &["roc_auc", "f1", "accuracy", "precision", "recall"];
 

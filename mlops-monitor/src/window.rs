@@ -58,6 +58,55 @@ use crate::error::{Error, Result};
 use crate::record::{LoggedPrediction, Value};
 use crate::values::{LabelFreeEstimator, WindowKey, WindowValues};
 
+/// Parses a duration as Prometheus writes them: one or more `<integer><unit>`, units `ms`, `s`,
+/// `m`, `h`, `d`, `w` (`"90s"`, `"1h30m"`). Shared by window lengths, alert rules (`for`,
+/// `keep_firing_for`) and the CLI's duration flags.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for an empty text, a missing number or unit, an unknown unit, a
+/// fraction or a sign, or an overflow.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let s = s.trim();
+    let bad = |why: String| Error::invalid("duration", why);
+    if s.is_empty() {
+        return Err(bad("empty duration".into()));
+    }
+    let mut total_ms: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(bad(format!("{s:?}: expected a number before {rest:?}")));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| bad(format!("{s:?}: number too large")))?;
+        rest = &rest[digits..];
+        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let ms_per: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "" => return Err(bad(format!("{s:?}: missing unit (ms, s, m, h, d, w)"))),
+            other => {
+                return Err(bad(format!(
+                    "{s:?}: unknown unit {other:?} (ms, s, m, h, d, w)"
+                )))
+            }
+        };
+        total_ms = n
+            .checked_mul(ms_per)
+            .and_then(|x| total_ms.checked_add(x))
+            .ok_or_else(|| bad(format!("{s:?}: duration too large")))?;
+    }
+    Ok(std::time::Duration::from_millis(total_ms))
+}
+
 /// How rows are cut into windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,35 +119,30 @@ pub enum WindowSpec {
 }
 
 impl WindowSpec {
-    /// Parses `15s`, `30m`, `1h`, `1d`, `1w`, `250ms` (periods) or `1000rows` (row counts).
+    /// Parses a period ([`parse_duration`]: `15s`, `30m`, `1h`, `1d`, `1w`, `250ms`) or a row
+    /// count (`1000rows`).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an unknown unit, a missing or zero count, or an overflow.
     pub fn parse(s: &str) -> Result<Self> {
         let t = s.trim();
         let bad = |why: &str| Error::invalid("window", format!("{s:?}: {why}"));
-        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(digits);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| bad("expected a count then a unit (e.g. 1h, 30m, 1000rows)"))?;
-        if n == 0 {
-            return Err(bad("the count must be positive"));
+        if let Some(num) = t.strip_suffix("rows").or_else(|| t.strip_suffix("row")) {
+            return match num.trim().parse::<u64>() {
+                Ok(0) => Err(bad("the count must be positive")),
+                Ok(n) => Ok(WindowSpec::Rows(n)),
+                Err(_) => Err(bad("expected a count then a unit (e.g. 1h, 30m, 1000rows)")),
+            };
         }
-        let ms: i64 = match unit.trim() {
-            "rows" | "row" => return Ok(WindowSpec::Rows(n)),
-            "ms" => 1,
-            "s" => 1_000,
-            "m" | "min" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            _ => return Err(bad("unknown unit (use ms, s, m, h, d, w or rows)")),
-        };
-        let n = i64::try_from(n).map_err(|_| bad("too large"))?;
-        n.checked_mul(ms)
-            .map(WindowSpec::Period)
-            .ok_or_else(|| bad("too large"))
+        let d = parse_duration(t).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => bad(&reason),
+            other => other,
+        })?;
+        match i64::try_from(d.as_millis()) {
+            Ok(0) => Err(bad("the period must be positive")),
+            Ok(ms) => Ok(WindowSpec::Period(ms)),
+            Err(_) => Err(bad("too large")),
+        }
     }
 
     /// The `[start, end)` period holding `ts` (`None` for row-count windows).

@@ -149,26 +149,7 @@ impl Rule {
 }
 
 pub(crate) fn samples_field(metric: &str) -> SamplesField {
-    let labelled_fixed = [
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "precision_weighted",
-        "recall_weighted",
-        "f1_weighted",
-        "roc_auc",
-        "log_loss",
-        "mae",
-        "rmse",
-        "mape",
-        "r2",
-        "value.realised",
-    ];
-    if labelled_fixed.contains(&metric) || metric.starts_with("class.") {
+    if crate::values::is_labelled_metric(metric) {
         SamplesField::Labelled
     } else {
         SamplesField::Predictions
@@ -251,43 +232,12 @@ pub(crate) fn is_label_name(s: &str) -> bool {
         && !s.starts_with("__")
 }
 
-/// Parses a duration like Prometheus: one or more `<integer><unit>` with units `ms`, `s`,
-/// `m`, `h`, `d`, `w` (`"90s"`, `"1h30m"`).
+/// [`crate::window::parse_duration`], with its reason as the rule error's text.
 pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut total_ms: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(format!("{s:?}: expected a number before {rest:?}"));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{s:?}: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let ms_per: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "" => return Err(format!("{s:?}: missing unit (ms, s, m, h, d, w)")),
-            other => return Err(format!("{s:?}: unknown unit {other:?} (ms, s, m, h, d, w)")),
-        };
-        total_ms = n
-            .checked_mul(ms_per)
-            .and_then(|x| total_ms.checked_add(x))
-            .ok_or_else(|| format!("{s:?}: duration too large"))?;
-    }
-    Ok(Duration::from_millis(total_ms))
+    crate::window::parse_duration(s).map_err(|e| match e {
+        Error::InvalidInput { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 impl RuleSet {
