@@ -8,6 +8,7 @@
 pub mod error;
 pub mod hpo;
 pub mod step;
+pub mod trigger;
 
 pub use error::{Error, Result};
 pub use step::{Step, StepContext, StepOutcome};
