@@ -5,10 +5,17 @@
 //! optimisation ([`hpo`]) runs on a crash-safe journal.
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod error;
 pub mod hpo;
+pub mod lock;
+pub mod run;
+pub mod spec;
 pub mod step;
 pub mod trigger;
 
 pub use error::{Error, Result};
+pub use run::{Progress, Registered, RunOptions, RunReport, Runner, StepReport, StepStatus};
+pub use spec::Pipeline;
 pub use step::{Step, StepContext, StepOutcome};
+pub use trigger::TriggerCause;

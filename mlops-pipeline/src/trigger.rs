@@ -80,13 +80,11 @@ impl Debouncer {
     pub fn open(path: impl Into<PathBuf>, window: Duration) -> Result<Self> {
         let path = path.into();
         let state = match fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                    path: path.clone(),
-                    offset: 0,
-                    reason: format!("debounce state does not parse: {e}"),
-                })?
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: format!("debounce state does not parse: {e}"),
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DebounceState {
                 format: 1,
                 ..DebounceState::default()
@@ -117,7 +115,9 @@ impl Debouncer {
                 return Ok(false);
             }
         }
-        self.state.last_fired_ms.insert(pipeline.to_string(), now_ms);
+        self.state
+            .last_fired_ms
+            .insert(pipeline.to_string(), now_ms);
         self.save()?;
         Ok(true)
     }
