@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+pub mod journal;
+pub mod study;
+
 /// One parameter's value in a trial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
