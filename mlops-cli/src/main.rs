@@ -5,6 +5,7 @@
 //! - results go to stdout, errors to stderr, and any failure exits non-zero.
 
 mod drift;
+mod hpo;
 mod monitor;
 mod output;
 mod registry;
@@ -49,6 +50,8 @@ enum Command {
     /// Monitor served models: windowed performance, delayed labels, CBPE estimates, drift,
     /// KPIs, A/B results and alerts over a prediction log.
     Monitor(monitor::Args),
+    /// Hyperparameter optimisation on a crash-safe journal (run, resume, show).
+    Hpo(hpo::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,7 +64,7 @@ fn main() -> ExitCode {
                 // is shown unless MLOPS_LOG asks for more.
                 .unwrap_or_else(|_| {
                     tracing_subscriber::EnvFilter::new(
-                        "warn,mlops_core=off,mlops_drift=off,mlops_registry=off,mlops_monitor=off",
+                        "warn,mlops_core=off,mlops_drift=off,mlops_registry=off,mlops_monitor=off,mlops_pipeline=off",
                     )
                 }),
         )
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Registry(args) => registry::run(args, words),
         Command::Serve(args) => words.output_only().and_then(|f| serve::run(*args, f)),
         Command::Monitor(args) => words.output_only().and_then(|f| monitor::run(args, f)),
+        Command::Hpo(args) => words.output_only().and_then(|f| hpo::run(args, f)),
     };
     match result {
         Ok(code) => code,

@@ -1264,3 +1264,161 @@ impl TrialCtx<'_> {
         Ok(prune)
     }
 }
+
+/// How a study file names its objective.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectiveSpec {
+    /// A built-in function (`branin`, `hartmann6`, …); the runner resolves the name.
+    Builtin(String),
+    /// A program run once per trial (argv; the runner defines the protocol).
+    Command(Vec<String>),
+}
+
+/// A study file (`study.toml`): the [`StudySpec`], the trial budget and the objective.
+///
+/// ```toml
+/// name = "branin"
+/// direction = "minimize"      # default
+/// seed = 42                   # default 0
+/// n_trials = 40               # the study's total
+/// deterministic = true        # default
+/// workers = 2                 # the deterministic schedule's width, default 1
+/// sampler = "random"          # default
+/// pruner = "none"             # default
+/// objective = "branin"        # or: command = ["python3", "train.py"]
+/// objective_delay_ms = 0      # built-ins sleep this long per trial (tests)
+/// lease_ms = 30000            # default
+///
+/// [[space.params]]
+/// name = "x1"
+/// distribution = { type = "float", low = -5.0, high = 10.0 }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyFile {
+    /// See [`StudySpec::name`].
+    pub name: String,
+    /// See [`StudySpec::direction`].
+    #[serde(default)]
+    pub direction: Direction,
+    /// See [`StudySpec::seed`].
+    #[serde(default)]
+    pub seed: u64,
+    /// Trials in the whole study.
+    pub n_trials: u64,
+    /// See [`StudySpec::deterministic`].
+    #[serde(default = "yes")]
+    pub deterministic: bool,
+    /// See [`StudySpec::workers`].
+    #[serde(default = "one_worker")]
+    pub workers: u32,
+    /// See [`StudySpec::sampler`].
+    #[serde(default = "random_name")]
+    pub sampler: String,
+    /// See [`StudySpec::pruner`].
+    #[serde(default = "none_name")]
+    pub pruner: String,
+    /// The search space.
+    pub space: SearchSpace,
+    /// A built-in objective's name.
+    #[serde(default)]
+    pub objective: Option<String>,
+    /// A command objective's argv.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Milliseconds a built-in objective sleeps per trial.
+    #[serde(default)]
+    pub objective_delay_ms: u64,
+    /// The lease of running trials in milliseconds.
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one_worker() -> u32 {
+    1
+}
+fn random_name() -> String {
+    "random".into()
+}
+fn none_name() -> String {
+    "none".into()
+}
+
+impl StudyFile {
+    /// Parses and checks a study file's text.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSpec`] for TOML that does not parse or has unknown keys, an invalid
+    /// spec, `n_trials = 0`, `lease_ms < 3`, or not exactly one of `objective` / a non-empty
+    /// `command`.
+    pub fn from_toml_str(text: &str) -> Result<StudyFile> {
+        let f: StudyFile = toml::from_str(text)
+            .map_err(|e| Error::spec("study file", e.to_string().trim_end().to_string()))?;
+        f.spec().validate()?;
+        if f.n_trials == 0 {
+            return Err(Error::spec("n_trials", "must be at least 1"));
+        }
+        if f.lease_ms.is_some_and(|l| l < 3) {
+            return Err(Error::spec("lease_ms", "must be at least 3"));
+        }
+        f.objective()?;
+        Ok(f)
+    }
+
+    /// Reads and checks the study file at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when it cannot be read; as [`StudyFile::from_toml_str`] otherwise.
+    #[tracing::instrument(skip_all, fields(path = %path.as_ref().display()), err)]
+    pub fn load(path: impl AsRef<Path>) -> Result<StudyFile> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        StudyFile::from_toml_str(&text)
+    }
+
+    /// The study's spec.
+    pub fn spec(&self) -> StudySpec {
+        StudySpec {
+            name: self.name.clone(),
+            direction: self.direction,
+            space: self.space.clone(),
+            seed: self.seed,
+            workers: self.workers,
+            deterministic: self.deterministic,
+            sampler: self.sampler.clone(),
+            pruner: self.pruner.clone(),
+        }
+    }
+
+    /// The lease ([`DEFAULT_LEASE`] unless `lease_ms` is given).
+    pub fn lease(&self) -> Duration {
+        self.lease_ms.map_or(DEFAULT_LEASE, Duration::from_millis)
+    }
+
+    /// The objective.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSpec`] unless exactly one of `objective` and a non-empty `command` is
+    /// given.
+    pub fn objective(&self) -> Result<ObjectiveSpec> {
+        match (&self.objective, &self.command) {
+            (Some(name), None) if !name.is_empty() => Ok(ObjectiveSpec::Builtin(name.clone())),
+            (None, Some(argv)) if argv.first().is_some_and(|p| !p.is_empty()) => {
+                Ok(ObjectiveSpec::Command(argv.clone()))
+            }
+            (Some(_), Some(_)) => Err(Error::spec(
+                "objective",
+                "give either `objective` (a built-in) or `command`, not both",
+            )),
+            (None, None) => Err(Error::spec(
+                "objective",
+                "missing: give `objective = \"branin\"` or `command = [\"prog\", …]`",
+            )),
+            _ => Err(Error::spec("objective", "is empty")),
+        }
+    }
+}
