@@ -6,6 +6,14 @@
 
 use std::collections::BTreeMap;
 
+pub mod objectives;
+pub mod pruner;
+pub mod random;
+pub mod space;
+
+pub use pruner::{MedianPruner, MinResource, SuccessiveHalvingPruner};
+pub use random::RandomSampler;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
