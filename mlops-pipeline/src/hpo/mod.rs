@@ -10,9 +10,11 @@ pub mod objectives;
 pub mod pruner;
 pub mod random;
 pub mod space;
+pub mod tpe;
 
 pub use pruner::{MedianPruner, MinResource, SuccessiveHalvingPruner};
 pub use random::RandomSampler;
+pub use tpe::TpeSampler;
 
 use serde::{Deserialize, Serialize};
 
