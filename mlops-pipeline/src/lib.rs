@@ -12,6 +12,7 @@ pub mod lock;
 pub mod run;
 pub mod spec;
 pub mod step;
+pub mod train;
 pub mod trigger;
 
 pub use error::{Error, Result};
