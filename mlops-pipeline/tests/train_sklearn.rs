@@ -120,3 +120,62 @@ fn logistic_regression_matches_sklearn() -> anyhow::Result<()> {
     eprintln!("worst |coef - sklearn| over all cases: {worst:e}");
     Ok(())
 }
+
+#[derive(Deserialize)]
+struct LbfgsFixture {
+    cases: Vec<LbfgsCase>,
+}
+
+#[derive(Deserialize)]
+struct LbfgsCase {
+    call: String,
+    x0: Vec<f64>,
+    x: Vec<f64>,
+    fun: f64,
+    nit: usize,
+    nfev: usize,
+}
+
+/// `scipy.optimize.rosen`, term by term as scipy 1.15 writes it.
+fn rosen(x: &[f64], g: &mut [f64]) -> f64 {
+    let n = x.len();
+    let mut f = 0.0;
+    for i in 0..n - 1 {
+        f += 100.0 * (x[i + 1] - x[i].powi(2)).powi(2) + (1.0 - x[i]).powi(2);
+    }
+    // `scipy.optimize.rosen_der`.
+    for i in 1..n - 1 {
+        g[i] = 200.0 * (x[i] - x[i - 1].powi(2))
+            - 400.0 * (x[i + 1] - x[i].powi(2)) * x[i]
+            - 2.0 * (1.0 - x[i]);
+    }
+    g[0] = -400.0 * x[0] * (x[1] - x[0].powi(2)) - 2.0 * (1.0 - x[0]);
+    g[n - 1] = 200.0 * (x[n - 1] - x[n - 2].powi(2));
+    f
+}
+
+#[test]
+fn lbfgs_matches_scipy_on_rosenbrock() -> anyhow::Result<()> {
+    use mlops_pipeline::train::{minimize, LbfgsOptions, Termination};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lbfgs_scipy.json");
+    let fx: LbfgsFixture = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    assert_eq!(fx.cases.len(), 3);
+    for case in &fx.cases {
+        let r = minimize(rosen, &case.x0, &LbfgsOptions::default())?;
+        let ctx = &case.call;
+        // scipy: "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH".
+        assert_eq!(r.termination, Termination::FunctionTolerance, "{ctx}");
+        assert_eq!(r.n_iter, case.nit, "{ctx}: nit");
+        assert_eq!(r.n_fev, case.nfev, "{ctx}: nfev");
+        for (got, want) in r.x.iter().zip(&case.x) {
+            assert!((got - want).abs() <= 1e-8, "{ctx}: x {got} vs scipy {want}");
+        }
+        assert!(
+            (r.f - case.fun).abs() <= 1e-12,
+            "{ctx}: f {} vs {}",
+            r.f,
+            case.fun
+        );
+    }
+    Ok(())
+}

@@ -10,7 +10,9 @@ Install and run from the repository root:
     /tmp/venv-logreg/bin/pip install scikit-learn==1.6.1 numpy==2.2.3 scipy==1.15.2
     /tmp/venv-logreg/bin/python tools/reference/logreg_reference.py
 
-Writes mlops-pipeline/tests/data/logreg_sklearn.json, read by mlops-pipeline/tests/train_sklearn.rs.
+Writes mlops-pipeline/tests/data/logreg_sklearn.json and lbfgs_scipy.json, read by
+mlops-pipeline/tests/train_sklearn.rs. lbfgs_scipy.json pins scipy's L-BFGS-B on the Rosenbrock
+function (scipy.optimize.rosen / rosen_der) with default options, for src/train/lbfgs.rs.
 Each case records the exact Python call that produced it (`call`), the standardised data it was
 fitted on (`x`, row-major, exactly as StandardScaler returned it; `y`), and sklearn's `coef_`,
 `intercept_`, `n_iter_`, `classes_` and `predict_proba` on the first rows.
@@ -101,3 +103,27 @@ with open(path, "w") as f:
     json.dump(out, f, indent=None, separators=(",", ":"))
     f.write("\n")
 print("wrote", path)
+
+from scipy.optimize import minimize, rosen, rosen_der
+
+lb = {"versions": PINS, "cases": []}
+for x0 in ([-1.2, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0], [1.3, 0.7, 0.8, 1.9, 1.2]):
+    r = minimize(rosen, np.array(x0), jac=rosen_der, method="L-BFGS-B")
+    lb["cases"].append(
+        {
+            "call": f"scipy.optimize.minimize(rosen, np.array({x0}), jac=rosen_der, method='L-BFGS-B')",
+            "x0": x0,
+            "x": [float(v) for v in r.x],
+            "fun": float(r.fun),
+            "nit": int(r.nit),
+            "nfev": int(r.nfev),
+            "success": bool(r.success),
+            "message": str(r.message),
+        }
+    )
+    print(lb["cases"][-1]["call"], r.nit, r.nfev, r.message)
+lpath = os.path.join(os.path.dirname(path), "lbfgs_scipy.json")
+with open(lpath, "w") as f:
+    json.dump(lb, f, indent=1)
+    f.write("\n")
+print("wrote", lpath)
