@@ -21,6 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check_matrix;
 use super::lbfgs::{minimize, LbfgsOptions};
 use crate::error::{Error, Result};
 
@@ -279,34 +280,6 @@ impl LogisticModel {
             })
             .collect())
     }
-}
-
-/// Checks a row-major matrix: `n_features > 0`, a whole number of rows, all values finite.
-fn check_matrix(x: &[f64], n_features: usize) -> Result<()> {
-    if n_features == 0 {
-        return Err(Error::invalid("n_features", "must be at least 1"));
-    }
-    if x.len() % n_features != 0 {
-        return Err(Error::invalid(
-            "x",
-            format!(
-                "{} values are not a whole number of rows of {n_features}",
-                x.len()
-            ),
-        ));
-    }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::invalid(
-            "x",
-            format!(
-                "row {} column {} is not finite ({})",
-                i / n_features,
-                i % n_features,
-                x[i]
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The data and penalty of one fit; parameters are laid out class-major,
