@@ -179,3 +179,148 @@ fn lbfgs_matches_scipy_on_rosenbrock() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Loads the files with mlops-serve's loader and returns its output for `x`.
+fn serve_predict(
+    spec: &std::path::Path,
+    weights: &std::path::Path,
+    x: &[f64],
+    n_features: usize,
+) -> anyhow::Result<(Vec<f32>, Vec<usize>)> {
+    use mlops_serve::{FeedForward, ModelIdentity, Predictor, Tensor, Tensors};
+    let model = FeedForward::load(ModelIdentity::new("exported", 1)?, spec, weights)?;
+    let rows = x.len() / n_features;
+    let input = Tensor::f32(
+        vec![rows, n_features],
+        x.iter().map(|&v| v as f32).collect(),
+    )?;
+    let out = model.predict(&Tensors::from([("x".to_string(), input)]))?;
+    let y = &out["y"];
+    let data = y
+        .as_f32()
+        .ok_or_else(|| anyhow::anyhow!("output is not f32"))?;
+    Ok((data.to_vec(), y.shape().to_vec()))
+}
+
+#[test]
+fn exported_logistic_models_serve_the_same_probabilities() -> anyhow::Result<()> {
+    use mlops_pipeline::train::save_logistic;
+    let fx = fixture()?;
+    let dir = tempfile::tempdir()?;
+    let mut worst = 0.0f64;
+    for case in &fx.cases {
+        let ds = &fx.datasets[&case.dataset];
+        let m = fit_case(&fx, case)?;
+        let spec = dir.path().join(format!("{}.json", case.name));
+        let weights = dir.path().join(format!("{}.safetensors", case.name));
+        save_logistic(&m, &spec, &weights)?;
+        let want = m.predict_proba(&ds.x)?;
+        let (got, shape) = serve_predict(&spec, &weights, &ds.x, ds.n_features)?;
+        let k = m.n_classes();
+        if k == 2 {
+            // One sigmoid output: the probability of classes()[1].
+            assert_eq!(shape, vec![ds.n_samples, 1], "{}", case.name);
+            for (g, w) in got.iter().zip(want.chunks(2)) {
+                worst = worst.max((f64::from(*g) - w[1]).abs());
+            }
+        } else {
+            assert_eq!(shape, vec![ds.n_samples, k], "{}", case.name);
+            for (g, w) in got.iter().zip(&want) {
+                worst = worst.max((f64::from(*g) - w).abs());
+            }
+        }
+    }
+    eprintln!("worst |served - predict_proba| over all rows: {worst:e}");
+    assert!(worst <= 1e-6, "served probabilities differ by {worst:e}");
+    Ok(())
+}
+
+#[test]
+fn exported_mlp_serves_the_same_probabilities() -> anyhow::Result<()> {
+    use mlops_pipeline::train::{save_mlp, MlpActivation, MlpSpec};
+    // Three classes on a 12 x 12 grid (features a, b, a*b).
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..12 {
+        for j in 0..12 {
+            let (a, b) = (i as f64 / 4.0 - 1.4, j as f64 / 4.0 - 1.4);
+            x.extend([a, b, a * b]);
+            y.push(if a > 0.3 {
+                2
+            } else if b > 0.0 {
+                1
+            } else {
+                0
+            });
+        }
+    }
+    let dir = tempfile::tempdir()?;
+    for act in [MlpActivation::Relu, MlpActivation::Tanh] {
+        let spec = MlpSpec {
+            hidden: vec![16, 8],
+            activation: act,
+            lr: 0.02,
+            epochs: 40,
+            batch_size: 32,
+            weight_decay: 1e-4,
+            seed: 42,
+        };
+        let m = spec.fit_classifier(&x, 3, &y)?;
+        let sp = dir.path().join("mlp.json");
+        let wp = dir.path().join("mlp.safetensors");
+        save_mlp(&m, &sp, &wp)?;
+        let want = m.predict_proba(&x)?;
+        let (got, shape) = serve_predict(&sp, &wp, &x, 3)?;
+        assert_eq!(shape, vec![y.len(), 3]);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((f64::from(*g) - w).abs() <= 1e-6, "{act:?}: {g} vs {w}");
+        }
+    }
+    // A regressor exports with an identity output.
+    let yr: Vec<f64> = x.chunks(3).map(|r| r[0] - 2.0 * r[1]).collect();
+    let m = MlpSpec {
+        hidden: vec![8],
+        epochs: 10,
+        batch_size: 16,
+        lr: 0.01,
+        ..MlpSpec::default()
+    }
+    .fit_regressor(&x, 3, &yr)?;
+    let sp = dir.path().join("reg.json");
+    let wp = dir.path().join("reg.safetensors");
+    save_mlp(&m, &sp, &wp)?;
+    let want = m.predict_values(&x)?;
+    let (got, shape) = serve_predict(&sp, &wp, &x, 3)?;
+    assert_eq!(shape, vec![y.len(), 1]);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((f64::from(*g) - w).abs() <= 1e-6, "{g} vs {w}");
+    }
+    Ok(())
+}
+
+#[test]
+fn export_rejects_wrong_feature_names_and_reports_io_errors() -> anyhow::Result<()> {
+    use mlops_pipeline::train::{save_logistic, ExportOptions, FeedForwardExport};
+    use mlops_pipeline::Error;
+    let m = LogisticRegression::default().fit(&[0.0, 1.0, 2.0, 3.0], 1, &[0, 0, 1, 1])?;
+    let opts = ExportOptions {
+        feature_names: Some(vec!["a".into(), "b".into()]),
+        ..ExportOptions::default()
+    };
+    assert!(matches!(
+        FeedForwardExport::from_logistic(&m, &opts),
+        Err(Error::InvalidInput { .. })
+    ));
+    let opts = ExportOptions {
+        feature_names: Some(vec!["a".into()]),
+        ..ExportOptions::default()
+    };
+    let export = FeedForwardExport::from_logistic(&m, &opts)?;
+    assert_eq!(export.spec.feature_names, Some(vec!["a".to_string()]));
+    let missing = std::path::Path::new("/nonexistent-dir-for-mlops-test");
+    assert!(matches!(
+        save_logistic(&m, &missing.join("s.json"), &missing.join("w.safetensors")),
+        Err(Error::Io { .. })
+    ));
+    Ok(())
+}

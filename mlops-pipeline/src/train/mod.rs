@@ -7,15 +7,18 @@
 //!   `intercept_` match sklearn's.
 //! * [`mlp`]: a multi-layer perceptron (classifier or regressor) trained with candle-nn on the
 //!   CPU from a seeded ChaCha8 stream; [`MlpModel::weights_digest`] fingerprints the result.
+//! * [`export`]: both models in mlops-serve's feed-forward format (JSON spec + safetensors).
 //!
 //! Every trainer is deterministic: the same data and options give bit-identical parameters.
 
 use crate::error::{Error, Result};
 
+pub mod export;
 pub mod lbfgs;
 pub mod logreg;
 pub mod mlp;
 
+pub use export::{save_logistic, save_mlp, ExportOptions, FeedForwardExport};
 pub use lbfgs::{minimize, LbfgsOptions, LbfgsResult, Termination};
 pub use logreg::{LogisticModel, LogisticRegression};
 pub use mlp::{DenseLayer, MlpActivation, MlpModel, MlpSpec};
