@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod error;
+pub mod gate;
 pub mod hpo;
 pub mod lock;
 pub mod run;
