@@ -7,7 +7,9 @@
 //! - [`ModelVersion`] with its [`ArtifactRef`]s, metrics, [`Signature`] and [`Lineage`];
 //! - [`Signature`] / [`Schema`] / [`TensorSpec`] and batch validation that names the offending field;
 //! - [`DatasetSnapshot`]: a streamed, order-independent SHA-256 content digest of files or rows;
-//! - [`metrics`]: classification and regression metrics that equal scikit-learn.
+//! - [`metrics`]: classification and regression metrics that equal scikit-learn;
+//! - [`transform`]: fitted preprocessing (scalers, imputer, one-hot encoder, column chains)
+//!   that equals scikit-learn, serialisable to JSON.
 //!
 //! ```
 //! use mlops_core::{metrics, ModelRef};
@@ -29,6 +31,7 @@ pub mod metrics;
 mod name;
 mod signature;
 mod snapshot;
+pub mod transform;
 mod version;
 
 pub use digest::Sha256Digest;
