@@ -8,6 +8,7 @@ mod drift;
 mod hpo;
 mod monitor;
 mod output;
+mod pipeline;
 mod registry;
 mod serve;
 mod snapshot;
@@ -52,6 +53,8 @@ enum Command {
     Monitor(monitor::Args),
     /// Hyperparameter optimisation on a crash-safe journal (run, resume, show).
     Hpo(hpo::Args),
+    /// Training pipelines: a DAG of cached steps (`run`).
+    Pipeline(pipeline::Args),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => words.output_only().and_then(|f| serve::run(*args, f)),
         Command::Monitor(args) => words.output_only().and_then(|f| monitor::run(args, f)),
         Command::Hpo(args) => words.output_only().and_then(|f| hpo::run(args, f)),
+        Command::Pipeline(args) => words.output_only().and_then(|f| pipeline::run(args, f)),
     };
     match result {
         Ok(code) => code,

@@ -48,7 +48,8 @@
 //! let chain = TransformChain::fit(&spec, &train)?;
 //! let out = chain.transform(&train)?;
 //! assert_eq!(out.feature_names, ["age", "missingindicator_age", "color_blue", "color_red", "color_nan"]);
-//! assert_eq!(out.row(2), Some(&[1.224744871391589, 0.0, 0.0, 0.0, 1.0][..]));
+//! // As in scikit-learn's Pipeline, the scaler also standardises the indicator column.
+//! assert_eq!(out.row(2), Some(&[1.224744871391589, -0.7071067811865475, 0.0, 0.0, 1.0][..]));
 //! let again = TransformChain::from_json(&chain.to_json()?)?;
 //! assert_eq!(again.transform(&train)?, out);
 //! # Ok::<(), mlops_core::Error>(())
@@ -66,7 +67,9 @@ pub mod onehot;
 pub mod scaler;
 pub mod select;
 
-pub use chain::{ChainSpec, GroupSpec, InputColumn, StepSpec, TransformChain, Transformed, UnknownCount};
+pub use chain::{
+    ChainSpec, GroupSpec, InputColumn, StepSpec, TransformChain, Transformed, UnknownCount,
+};
 pub use impute::{FillValue, ImputeStrategy, SimpleImputer, SimpleImputerSpec};
 pub use onehot::{HandleUnknown, MinFrequency, OneHotEncoder, OneHotEncoderSpec};
 pub use scaler::{MinMaxScaler, MinMaxScalerSpec, StandardScaler, StandardScalerSpec};
