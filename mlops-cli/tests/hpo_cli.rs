@@ -143,6 +143,26 @@ fn run_show_and_resume() {
     for (k, v) in &before {
         assert_eq!(&after[k], v);
     }
+    // A torn tail (half a frame): `show` reports it and leaves it, `run` cuts it and says so.
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let clean_len = bytes.len() as u64;
+    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']);
+    std::fs::write(&journal, &bytes).unwrap();
+    let shown = ok_json(&mlops(&["hpo", "show", p(&journal), "--format", "json"]));
+    assert_eq!(shown["torn_tail_bytes"], 10);
+    assert_eq!(shown["trials"].as_array().unwrap().len(), 9);
+    let cut = ok(&mlops(&[
+        "hpo",
+        "run",
+        p(&study),
+        "--journal",
+        p(&journal),
+        "--trials",
+        "9",
+    ]));
+    assert!(cut.contains("cut a torn journal tail of 10 bytes"), "{cut}");
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), clean_len);
+    assert_eq!(outcome(&history(&journal)), after);
     // Nothing left to do.
     let again = ok_json(&mlops(&[
         "hpo", "run", p(&study), "--journal", p(&journal), "--trials", "9", "--format", "json",
@@ -390,6 +410,13 @@ fn kill_9_fifty_times_then_the_history_equals_an_uninterrupted_run() {
     let want = outcome(&history(&clean));
     assert_eq!(want.len(), 40);
 
+    // How long a run takes to start and find nothing to do: kills land half that long plus
+    // 0–40 ms after the spawn, so that most of them hit the study at work however loaded
+    // the machine is.
+    let t0 = Instant::now();
+    ok(&mlops(&["hpo", "run", p(&study), "--journal", p(&clean)]));
+    let startup = t0.elapsed().as_millis() as u64;
+
     let journal = dir.path().join("killed.journal");
     let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
     let mut finished: BTreeMap<u64, (TrialState, Option<f64>, Params)> = BTreeMap::new();
@@ -403,7 +430,7 @@ fn kill_9_fifty_times_then_the_history_equals_an_uninterrupted_run() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(5 + rng.next() % 56));
+        std::thread::sleep(Duration::from_millis(startup / 2 + rng.next() % 41));
         kill9(&mut child);
 
         // The journal always opens as a writer would open it (never Corrupt) …
@@ -459,7 +486,7 @@ fn kill_9_fifty_times_then_the_history_equals_an_uninterrupted_run() {
         .count();
     eprintln!(
         "{kills_mid_study} of 50 kills left a running trial; {requeues} re-queues; {} trials \
-         had ended before the last kill; {:.1} s",
+         had ended before the last kill; start-up {startup} ms; {:.1} s",
         finished.len(),
         t_start.elapsed().as_secs_f64()
     );
