@@ -553,6 +553,8 @@ mod tests {
         assert_eq!(a.weights_digest(), b.weights_digest());
         assert_ne!(a.weights_digest(), c.weights_digest());
         assert_eq!(a.weights_digest().len(), 64);
+        // Printed so runs under different RAYON_NUM_THREADS can be compared by hand.
+        eprintln!("mlp digest (seed 7): {}", a.weights_digest());
     }
 
     #[test]
