@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use mlops_pipeline::gate::{Criterion, MetricThreshold, Status};
+use mlops_pipeline::gate::{percentile, Criterion, MetricThreshold, Status};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -20,6 +20,15 @@ struct Fixture {
     versions: Value,
     cases: Vec<Case>,
     spec_cases: Vec<SpecCase>,
+    percentiles: Vec<PercentileCase>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PercentileCase {
+    values: Vec<f64>,
+    q: f64,
+    expected: f64,
+    call: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,5 +210,21 @@ fn spec_validation_matches_mlflow_constructor_where_documented() {
             let expect_same = !s.differs_from.iter().any(|d| d == v);
             assert_eq!(m.ok == s.ours_ok, expect_same, "{} ({})", s.name, m.call);
         }
+    }
+}
+
+#[test]
+fn percentile_equals_numpy_linear() {
+    let f = fixture();
+    assert!(f.percentiles.len() >= 30);
+    for p in &f.percentiles {
+        let got = percentile(&p.values, p.q).expect("valid input");
+        // Evaluated as numpy's `_lerp` does, so equal to the last bit.
+        assert!(
+            got == p.expected,
+            "{}: got {got}, numpy {}",
+            p.call,
+            p.expected
+        );
     }
 }

@@ -1006,6 +1006,48 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_require_positive() {
+        // 400 rows; the candidate errs on 1 in 20, the champion on 1 in 4 (its 5 in 20 include
+        // the candidate's one).
+        let n = 400;
+        let y = vec![1.0; n];
+        let cand: Vec<f64> = (0..n)
+            .map(|i| if i % 20 == 0 { 0.2 } else { 0.8 })
+            .collect();
+        let champ: Vec<f64> = (0..n).map(|i| if i % 4 == 0 { 0.2 } else { 0.8 }).collect();
+        let mut spec = spec_of(&[("accuracy", th(true).with_threshold(0.5))]);
+        spec.bootstrap = Some(BootstrapSpec {
+            n_resamples: 500,
+            seed: 11,
+            require_positive: true,
+            ..BootstrapSpec::new("accuracy")
+        });
+        let a = EvalInput::new(y.clone(), cand);
+        let b = EvalInput::new(y, champ);
+        let r = evaluate(&spec, &a, Some(&b)).unwrap();
+        let boot = r.bootstrap.as_ref().unwrap();
+        assert_eq!(boot.observed_diff, 0.95 - 0.75);
+        assert!(boot.improvement_significant && r.passed, "{boot:?}");
+        // Against itself: the interval is [0, 0], which is not above 0.
+        let r = evaluate(&spec, &a, Some(&a.clone())).unwrap();
+        assert!(!r.passed);
+        assert_eq!(
+            r.reasons,
+            vec![
+                "bootstrap accuracy: 95% interval of candidate - champion [0, 0] does not lie \
+                 above 0 (500 resamples, seed 11)"
+            ]
+        );
+        // Without a champion the bootstrap is skipped, and says so.
+        let r = evaluate(&spec, &a, None).unwrap();
+        assert!(r.passed && r.bootstrap.is_none());
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n.contains("bootstrap of accuracy skipped")));
+    }
+
+    #[test]
     fn report_and_spec_round_trip_through_json() {
         let (cand, champ) = pair();
         let spec: GateSpec = serde_json::from_str(
