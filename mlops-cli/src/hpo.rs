@@ -164,13 +164,12 @@ fn run_study(args: RunArgs, format: Format) -> Result<ExitCode> {
 }
 
 /// Says on stderr why a trial failed (the journal records only that it did).
-fn report_failure(
-    t: &TrialCtx<'_>,
-    r: mlops_pipeline::Result<f64>,
-) -> mlops_pipeline::Result<f64> {
+fn report_failure(t: &TrialCtx<'_>, r: mlops_pipeline::Result<f64>) -> mlops_pipeline::Result<f64> {
     match &r {
         Err(e) => eprintln!("trial {} failed: {e}", t.number()),
-        Ok(v) if !v.is_finite() => eprintln!("trial {} failed: value {v} is not finite", t.number()),
+        Ok(v) if !v.is_finite() => {
+            eprintln!("trial {} failed: value {v} is not finite", t.number())
+        }
         Ok(_) => {}
     }
     r
@@ -181,16 +180,16 @@ fn report_failure(
 fn check_components(sampler: &str, pruner: &str) -> Result<()> {
     match sampler {
         "random" => {}
-        "tpe" => bail!(
-            "sampler \"tpe\" is not available in this build yet; use sampler = \"random\""
-        ),
+        "tpe" => {
+            bail!("sampler \"tpe\" is not available in this build yet; use sampler = \"random\"")
+        }
         other => bail!("unknown sampler {other:?}: expected \"random\" or \"tpe\""),
     }
     match pruner {
         "none" => Ok(()),
-        "median" | "asha" => bail!(
-            "pruner {pruner:?} is not available in this build yet; use pruner = \"none\""
-        ),
+        "median" | "asha" => {
+            bail!("pruner {pruner:?} is not available in this build yet; use pruner = \"none\"")
+        }
         other => bail!("unknown pruner {other:?}: expected \"none\", \"median\" or \"asha\""),
     }
 }
@@ -331,14 +330,22 @@ fn run_command(argv: &[String], dir: &Path, t: &TrialCtx<'_>) -> mlops_pipeline:
         };
         let value = v.get("value").and_then(serde_json::Value::as_f64);
         match (v.get("step").and_then(serde_json::Value::as_u64), value) {
-            (Some(step), Some(value)) => {
-                if t.report(step, value)? {
-                    // Pruned: stop the process now; its last intermediate is the value.
+            (Some(step), Some(value)) => match t.report(step, value) {
+                Ok(false) => {}
+                // Pruned (its last intermediate is the value), or a report that cannot be
+                // journaled: stop the process now, and reap it. Errors of kill/wait only
+                // mean that it already exited.
+                Ok(true) => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Ok(value);
                 }
-            }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e);
+                }
+            },
             (None, Some(value)) => {
                 last_value = Some(value);
                 last_line_was_value = true;

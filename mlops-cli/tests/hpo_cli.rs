@@ -132,8 +132,17 @@ fn run_show_and_resume() {
     // Resume to 9 trials with a different thread count; the first 6 are untouched.
     let before = outcome(&history(&journal));
     let res = ok_json(&mlops(&[
-        "hpo", "run", p(&study), "--journal", p(&journal), "--trials", "9", "--workers", "3",
-        "--format", "json",
+        "hpo",
+        "run",
+        p(&study),
+        "--journal",
+        p(&journal),
+        "--trials",
+        "9",
+        "--workers",
+        "3",
+        "--format",
+        "json",
     ]));
     assert_eq!(res["summary"]["ran"], 3);
     assert_eq!(res["n_trials"], 9);
@@ -165,7 +174,15 @@ fn run_show_and_resume() {
     assert_eq!(outcome(&history(&journal)), after);
     // Nothing left to do.
     let again = ok_json(&mlops(&[
-        "hpo", "run", p(&study), "--journal", p(&journal), "--trials", "9", "--format", "json",
+        "hpo",
+        "run",
+        p(&study),
+        "--journal",
+        p(&journal),
+        "--trials",
+        "9",
+        "--format",
+        "json",
     ]));
     assert_eq!(again["summary"]["ran"], 0);
 }
@@ -210,7 +227,13 @@ fn builtins_hit_their_published_minima() {
         );
         let journal = dir.path().join(format!("{name}.journal"));
         let res = ok_json(&mlops(&[
-            "hpo", "run", p(&study), "--journal", p(&journal), "--format", "json",
+            "hpo",
+            "run",
+            p(&study),
+            "--journal",
+            p(&journal),
+            "--format",
+            "json",
         ]));
         let got = res["best"]["value"].as_f64().unwrap();
         // Published to 6 significant digits.
@@ -225,19 +248,63 @@ fn bad_input_exits_2_with_a_clear_message() {
     let j = p(&journal);
     let good = branin_toml(3, 1, 0);
     let cases: Vec<(&str, String, &str)> = vec![
-        ("tpe", good.replace("\"random\"", "\"tpe\""), "\"tpe\" is not available"),
-        ("sampler", good.replace("\"random\"", "\"grid\""), "unknown sampler"),
-        ("median", good.replace("pruner = \"none\"", "pruner = \"median\""), "not available"),
-        ("objective", good.replace("\"branin\"\nobjective_delay", "\"rosen\"\nobjective_delay"), "unknown objective"),
-        ("hartmann needs x3", good.replace("objective = \"branin\"", "objective = \"hartmann6\""), "\"x3\" is missing"),
+        (
+            "tpe",
+            good.replace("\"random\"", "\"tpe\""),
+            "\"tpe\" is not available",
+        ),
+        (
+            "sampler",
+            good.replace("\"random\"", "\"grid\""),
+            "unknown sampler",
+        ),
+        (
+            "median",
+            good.replace("pruner = \"none\"", "pruner = \"median\""),
+            "not available",
+        ),
+        (
+            "objective",
+            good.replace("\"branin\"\nobjective_delay", "\"rosen\"\nobjective_delay"),
+            "unknown objective",
+        ),
+        (
+            "hartmann needs x3",
+            good.replace("objective = \"branin\"", "objective = \"hartmann6\""),
+            "\"x3\" is missing",
+        ),
         ("typo", good.replace("n_trials", "n_trails"), "n_trails"),
-        ("zero trials", good.replace("n_trials = 3", "n_trials = 0"), "n_trials"),
-        ("zero workers", good.replace("workers = 1", "workers = 0"), "workers"),
+        (
+            "zero trials",
+            good.replace("n_trials = 3", "n_trials = 0"),
+            "n_trials",
+        ),
+        (
+            "zero workers",
+            good.replace("workers = 1", "workers = 0"),
+            "workers",
+        ),
         ("both", format!("command = [\"true\"]\n{good}"), "not both"),
-        ("neither", good.replace("objective = \"branin\"\n", ""), "objective"),
-        ("empty command", good.replace("objective = \"branin\"", "command = []"), "objective"),
-        ("inverted bounds", good.replace("low = -5.0, high = 10.0", "low = 10.0, high = -5.0"), "space.x1"),
-        ("no space", good.split("[[space").next().unwrap().to_string() + "[space]\nparams = []\n", "no parameters"),
+        (
+            "neither",
+            good.replace("objective = \"branin\"\n", ""),
+            "objective",
+        ),
+        (
+            "empty command",
+            good.replace("objective = \"branin\"", "command = []"),
+            "objective",
+        ),
+        (
+            "inverted bounds",
+            good.replace("low = -5.0, high = 10.0", "low = 10.0, high = -5.0"),
+            "space.x1",
+        ),
+        (
+            "no space",
+            good.split("[[space").next().unwrap().to_string() + "[space]\nparams = []\n",
+            "no parameters",
+        ),
         ("not toml", "name = ".into(), "study file"),
     ];
     for (what, body, needle) in cases {
@@ -245,30 +312,61 @@ fn bad_input_exits_2_with_a_clear_message() {
         let out = mlops(&["hpo", "run", p(&study), "--journal", j]);
         assert_eq!(out.status.code(), Some(2), "{what}: {}", text(&out.stderr));
         bad(&out, needle);
-        assert!(!journal.exists(), "{what}: a refused study must not create a journal");
+        assert!(
+            !journal.exists(),
+            "{what}: a refused study must not create a journal"
+        );
     }
     let study = write(dir.path(), "good.toml", &good);
-    bad(&mlops(&["hpo", "run", p(&study), "--journal", j, "--workers", "0"]), "--workers");
     bad(
-        &mlops(&["hpo", "run", p(&dir.path().join("missing.toml")), "--journal", j]),
+        &mlops(&["hpo", "run", p(&study), "--journal", j, "--workers", "0"]),
+        "--workers",
+    );
+    bad(
+        &mlops(&[
+            "hpo",
+            "run",
+            p(&dir.path().join("missing.toml")),
+            "--journal",
+            j,
+        ]),
         "missing.toml",
     );
-    bad(&mlops(&["hpo", "show", p(&dir.path().join("nope"))]), "nope");
     bad(
-        &mlops(&["hpo", "run", p(&study), "--journal", p(&dir.path().join("no/dir/j"))]),
+        &mlops(&["hpo", "show", p(&dir.path().join("nope"))]),
+        "nope",
+    );
+    bad(
+        &mlops(&[
+            "hpo",
+            "run",
+            p(&study),
+            "--journal",
+            p(&dir.path().join("no/dir/j")),
+        ]),
         "no/dir/j",
     );
     // A spec that differs from the journal's.
     ok(&mlops(&["hpo", "run", p(&study), "--journal", j]));
-    let other = write(dir.path(), "other.toml", &good.replace("seed = 42", "seed = 7"));
-    bad(&mlops(&["hpo", "run", p(&other), "--journal", j]), "invalid spec at seed");
+    let other = write(
+        dir.path(),
+        "other.toml",
+        &good.replace("seed = 42", "seed = 7"),
+    );
+    bad(
+        &mlops(&["hpo", "run", p(&other), "--journal", j]),
+        "invalid spec at seed",
+    );
     // Damage in the middle of the journal: an error naming the offset, nothing cut.
     let mut bytes = std::fs::read(&journal).unwrap();
     let len = bytes.len();
     bytes[len / 2] ^= 0x10;
     std::fs::write(&journal, &bytes).unwrap();
     bad(&mlops(&["hpo", "show", j]), "corrupt at byte");
-    bad(&mlops(&["hpo", "run", p(&study), "--journal", j]), "corrupt at byte");
+    bad(
+        &mlops(&["hpo", "run", p(&study), "--journal", j]),
+        "corrupt at byte",
+    );
     assert_eq!(std::fs::metadata(&journal).unwrap().len(), len as u64);
 }
 
@@ -284,10 +382,16 @@ fn a_second_writer_process_is_locked_out() {
         .unwrap();
     let t0 = Instant::now();
     while !journal.exists() || Journal::read(&journal).map_or(true, |r| r.entries.len() < 2) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "first run never started");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "first run never started"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
-    bad(&mlops(&["hpo", "run", p(&study), "--journal", p(&journal)]), "locked");
+    bad(
+        &mlops(&["hpo", "run", p(&study), "--journal", p(&journal)]),
+        "locked",
+    );
     // A reader needs no lock, and sees a live lease (polled: between two trials of the
     // first run, for a few ms, none is running).
     let mut live = None;
@@ -311,7 +415,15 @@ fn a_second_writer_process_is_locked_out() {
     kill9(&mut first);
     // Once the holder is dead, the lock is free and the running trial is re-queued.
     let res = ok_json(&mlops(&[
-        "hpo", "run", p(&study), "--journal", p(&journal), "--trials", "3", "--format", "json",
+        "hpo",
+        "run",
+        p(&study),
+        "--journal",
+        p(&journal),
+        "--trials",
+        "3",
+        "--format",
+        "json",
     ]));
     assert_eq!(res["recovery"]["requeued"].as_array().unwrap().len(), 1);
 }
@@ -345,7 +457,15 @@ echo "{\"value\": $n.5}"
     let study = write(dir.path(), "study.toml", &body);
     let journal = dir.path().join("j");
     let res = Command::new(BIN)
-        .args(["hpo", "run", p(&study), "--journal", p(&journal), "--format", "json"])
+        .args([
+            "hpo",
+            "run",
+            p(&study),
+            "--journal",
+            p(&journal),
+            "--format",
+            "json",
+        ])
         .env("OUT", &out)
         .output()
         .unwrap();
@@ -353,8 +473,14 @@ echo "{\"value\": $n.5}"
     assert_eq!(v["summary"]["complete"], 2);
     assert_eq!(v["summary"]["failed"], 2);
     let err = text(&res.stderr);
-    assert!(err.contains("trial 1 failed") && err.contains("exit status: 3"), "{err}");
-    assert!(err.contains("trial 2 failed") && err.contains("last line"), "{err}");
+    assert!(
+        err.contains("trial 1 failed") && err.contains("exit status: 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("trial 2 failed") && err.contains("last line"),
+        "{err}"
+    );
     let h = history(&journal);
     for (n, r) in &h.trials {
         let t = &r.trial;
@@ -370,10 +496,16 @@ echo "{\"value\": $n.5}"
             .unwrap();
         assert_eq!(seed, t.seed);
         assert_eq!(seed, trial_seed(9, *n));
-        assert_eq!(t.intermediate, BTreeMap::from([(0, 5.0), (1, *n as f64 + 0.25)]));
+        assert_eq!(
+            t.intermediate,
+            BTreeMap::from([(0, 5.0), (1, *n as f64 + 0.25)])
+        );
         match n {
             1 | 2 => assert_eq!((t.state, t.value), (TrialState::Fail, None)),
-            _ => assert_eq!((t.state, t.value), (TrialState::Complete, Some(*n as f64 + 0.5))),
+            _ => assert_eq!(
+                (t.state, t.value),
+                (TrialState::Complete, Some(*n as f64 + 0.5))
+            ),
         }
     }
 }
@@ -490,6 +622,9 @@ fn kill_9_fifty_times_then_the_history_equals_an_uninterrupted_run() {
         finished.len(),
         t_start.elapsed().as_secs_f64()
     );
-    assert!(kills_mid_study >= 10, "only {kills_mid_study} kills hit a running trial");
+    assert!(
+        kills_mid_study >= 10,
+        "only {kills_mid_study} kills hit a running trial"
+    );
     assert!(requeues > 0);
 }

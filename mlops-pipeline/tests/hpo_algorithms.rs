@@ -108,7 +108,10 @@ fn pruners_match_optuna_decisions() {
             history.push(t);
         }
     }
-    assert!(checked > 4000 && pruned > 150, "{checked} decisions, {pruned} prunes");
+    assert!(
+        checked > 4000 && pruned > 150,
+        "{checked} decisions, {pruned} prunes"
+    );
 }
 
 #[test]
@@ -137,15 +140,21 @@ fn median_pruner_hand_table() {
     assert!(!MedianPruner::default().should_prune(Direction::Minimize, &empty, 0, &history));
     let mut late = trial(11, TrialState::Running);
     late.intermediate.insert(7, 100.0);
-    assert!(!MedianPruner::new(1, 0, 1, 1)
-        .unwrap()
-        .should_prune(Direction::Minimize, &late, 7, &history));
+    assert!(!MedianPruner::new(1, 0, 1, 1).unwrap().should_prune(
+        Direction::Minimize,
+        &late,
+        7,
+        &history
+    ));
     // All-NaN values are pruned, as in Optuna.
     let mut nan = trial(12, TrialState::Running);
     nan.intermediate.insert(0, f64::NAN);
-    assert!(MedianPruner::new(1, 0, 1, 1)
-        .unwrap()
-        .should_prune(Direction::Minimize, &nan, 0, &history));
+    assert!(MedianPruner::new(1, 0, 1, 1).unwrap().should_prune(
+        Direction::Minimize,
+        &nan,
+        0,
+        &history
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,7 +174,10 @@ fn child(name: &str, distribution: Distribution, parent: &str, values: &[&str]) 
         distribution,
         condition: Some(Condition {
             parent: parent.into(),
-            values: values.iter().map(|v| ParamValue::Str((*v).into())).collect(),
+            values: values
+                .iter()
+                .map(|v| ParamValue::Str((*v).into()))
+                .collect(),
         }),
     }
 }
@@ -269,7 +281,9 @@ fn rich_objective(p: &Params) -> f64 {
         Some(ParamValue::Str(s)) => s.len() as f64,
         None => 0.0,
     };
-    (f("x") - 0.5).powi(2) + f("lr").ln().abs() * 0.1 + (f("frac") - 0.3).abs()
+    (f("x") - 0.5).powi(2)
+        + f("lr").ln().abs() * 0.1
+        + (f("frac") - 0.3).abs()
         + (f("layers") - 3.0).abs()
         + f("width") / 256.0
         + f("batch").ln() * 0.05
@@ -313,7 +327,9 @@ fn run_study(
     let mut running = Vec::new();
     for k in 0..n_trials {
         let s = seed.wrapping_mul(1_000_003).wrapping_add(k);
-        let params = sampler.sample(space, direction, &history, &running, s).unwrap();
+        let params = sampler
+            .sample(space, direction, &history, &running, s)
+            .unwrap();
         assert_valid(space, &params);
         let v = objective(&params);
         let mut t = trial(k, mark(k));
@@ -389,20 +405,54 @@ fn same_seed_same_suggestions() {
         &TpeSampler::new() as &dyn Sampler,
         &RandomSampler::new() as &dyn Sampler,
     ] {
-        let a = run_study(sampler, &space, Direction::Minimize, 30, 7, &rich_objective, &mixed_states);
-        let b = run_study(sampler, &space, Direction::Minimize, 30, 7, &rich_objective, &mixed_states);
+        let a = run_study(
+            sampler,
+            &space,
+            Direction::Minimize,
+            30,
+            7,
+            &rich_objective,
+            &mixed_states,
+        );
+        let b = run_study(
+            sampler,
+            &space,
+            Direction::Minimize,
+            30,
+            7,
+            &rich_objective,
+            &mixed_states,
+        );
         assert_eq!(a, b);
-        let c = run_study(sampler, &space, Direction::Minimize, 30, 8, &rich_objective, &mixed_states);
+        let c = run_study(
+            sampler,
+            &space,
+            Direction::Minimize,
+            30,
+            8,
+            &rich_objective,
+            &mixed_states,
+        );
         assert_ne!(a, c);
     }
     // The history's order does not matter to TPE (it sorts by trial number).
-    let h = run_study(&TpeSampler::new(), &space, Direction::Minimize, 25, 3, &rich_objective, &|_| TrialState::Complete);
+    let h = run_study(
+        &TpeSampler::new(),
+        &space,
+        Direction::Minimize,
+        25,
+        3,
+        &rich_objective,
+        &|_| TrialState::Complete,
+    );
     let mut rev = h.clone();
     rev.reverse();
     let tpe = TpeSampler::new();
     assert_eq!(
-        tpe.sample(&space, Direction::Minimize, &h, &[], 99).unwrap(),
-        tpe.sample(&space, Direction::Minimize, &rev, &[], 99).unwrap()
+        tpe.sample(&space, Direction::Minimize, &h, &[], 99)
+            .unwrap(),
+        tpe.sample(&space, Direction::Minimize, &rev, &[], 99)
+            .unwrap()
     );
 }
 
@@ -417,7 +467,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn best_regret(h: &[FrozenTrial], optimum: f64) -> f64 {
-    h.iter().filter_map(|t| t.value).fold(f64::INFINITY, f64::min) - optimum
+    h.iter()
+        .filter_map(|t| t.value)
+        .fold(f64::INFINITY, f64::min)
+        - optimum
 }
 
 #[test]
@@ -427,9 +480,25 @@ fn tpe_beats_random_on_branin() {
     let mut tpe_regret = Vec::new();
     let mut rnd_regret = Vec::new();
     for seed in 0..10 {
-        let h = run_study(&TpeSampler::new(), &space, Direction::Minimize, 60, seed, &obj, &|_| TrialState::Complete);
+        let h = run_study(
+            &TpeSampler::new(),
+            &space,
+            Direction::Minimize,
+            60,
+            seed,
+            &obj,
+            &|_| TrialState::Complete,
+        );
         tpe_regret.push(best_regret(&h, BRANIN_MIN));
-        let h = run_study(&RandomSampler::new(), &space, Direction::Minimize, 60, seed, &obj, &|_| TrialState::Complete);
+        let h = run_study(
+            &RandomSampler::new(),
+            &space,
+            Direction::Minimize,
+            60,
+            seed,
+            &obj,
+            &|_| TrialState::Complete,
+        );
         rnd_regret.push(best_regret(&h, BRANIN_MIN));
     }
     let (t, r) = (median(tpe_regret), median(rnd_regret));
@@ -443,8 +512,19 @@ fn maximize_direction_is_respected() {
     let obj = |p: &Params| -branin_params(p).unwrap();
     let mut regrets = Vec::new();
     for seed in 0..5 {
-        let h = run_study(&TpeSampler::new(), &space, Direction::Maximize, 50, seed, &obj, &|_| TrialState::Complete);
-        let best = h.iter().filter_map(|t| t.value).fold(f64::NEG_INFINITY, f64::max);
+        let h = run_study(
+            &TpeSampler::new(),
+            &space,
+            Direction::Maximize,
+            50,
+            seed,
+            &obj,
+            &|_| TrialState::Complete,
+        );
+        let best = h
+            .iter()
+            .filter_map(|t| t.value)
+            .fold(f64::NEG_INFINITY, f64::max);
         regrets.push(-best - BRANIN_MIN);
     }
     assert!(median(regrets) < 1.0);
@@ -479,18 +559,29 @@ fn samplers_reject_bad_input() {
     assert!(validate(&rich_space()).is_ok());
     // A complete trial without a value (or with NaN) is rejected, not silently used.
     let space = branin_space();
-    let mut h = run_study(&RandomSampler::new(), &space, Direction::Minimize, 12, 1,
-        &|p| branin_params(p).unwrap(), &|_| TrialState::Complete);
+    let mut h = run_study(
+        &RandomSampler::new(),
+        &space,
+        Direction::Minimize,
+        12,
+        1,
+        &|p| branin_params(p).unwrap(),
+        &|_| TrialState::Complete,
+    );
     h[4].value = Some(f64::NAN);
     assert!(matches!(
         TpeSampler::new().sample(&space, Direction::Minimize, &h, &[], 0),
         Err(Error::InvalidInput { .. })
     ));
     h[4].value = None;
-    assert!(TpeSampler::new().sample(&space, Direction::Minimize, &h, &[], 0).is_err());
+    assert!(TpeSampler::new()
+        .sample(&space, Direction::Minimize, &h, &[], 0)
+        .is_err());
     // Infinite values are legal and one complete trial among failures is fine.
     h[4].value = Some(f64::INFINITY);
-    TpeSampler::new().sample(&space, Direction::Minimize, &h, &[], 0).unwrap();
+    TpeSampler::new()
+        .sample(&space, Direction::Minimize, &h, &[], 0)
+        .unwrap();
     assert!(TpeSampler::new().with_n_ei_candidates(0).is_err());
 }
 
@@ -525,14 +616,17 @@ fn constant_liar_steers_away_from_running_trials() {
     let running: Vec<FrozenTrial> = (0..30u64)
         .map(|k| {
             let mut t = trial(100 + k, TrialState::Running);
-            t.params.insert("x".into(), ParamValue::Float(0.56 + 0.001 * k as f64));
+            t.params
+                .insert("x".into(), ParamValue::Float(0.56 + 0.001 * k as f64));
             t
         })
         .collect();
     let near = |s: &TpeSampler| {
         (0..200u64)
             .filter(|seed| {
-                let p = s.sample(&space, Direction::Minimize, &history, &running, *seed).unwrap();
+                let p = s
+                    .sample(&space, Direction::Minimize, &history, &running, *seed)
+                    .unwrap();
                 matches!(p["x"], ParamValue::Float(x) if (x - 0.58).abs() < 0.05)
             })
             .count()

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use mlops_pipeline::hpo::journal::{encode_frame, Journal, Record};
 use mlops_pipeline::hpo::study::{sampler_seed, trial_seed};
-use mlops_pipeline::hpo::{Direction, Distribution, ParamSpec, ParamValue, SearchSpace, TrialState};
+use mlops_pipeline::hpo::{
+    Direction, Distribution, ParamSpec, ParamValue, SearchSpace, TrialState,
+};
 use mlops_pipeline::Error;
 use serde_json::Value;
 
@@ -196,7 +198,9 @@ fn torn_tail_at_every_byte_of_the_last_frame_is_cut() {
         // Reopening finds a clean file, and appending works.
         let mut o = Journal::open(&path).unwrap();
         assert_eq!(o.cut_bytes, 0);
-        o.journal.append(std::slice::from_ref(recs.last().unwrap())).unwrap();
+        o.journal
+            .append(std::slice::from_ref(recs.last().unwrap()))
+            .unwrap();
         drop(o);
         let o = Journal::open(&path).unwrap();
         assert_eq!(records(&o.entries), recs);

@@ -118,7 +118,9 @@ fn spec(workers: u32, deterministic: bool) -> StudySpec {
 
 /// Branin with three intermediate reports (and, with `jitter`, a seed-dependent sleep so
 /// that threads finish out of order).
-fn objective(jitter: bool) -> impl Fn(&mlops_pipeline::hpo::study::TrialCtx<'_>) -> Result<f64> + Sync {
+fn objective(
+    jitter: bool,
+) -> impl Fn(&mlops_pipeline::hpo::study::TrialCtx<'_>) -> Result<f64> + Sync {
     move |t| {
         let (x, y) = (t.param_f64("x")?, t.param_f64("y")?);
         let v = branin(x, y);
@@ -174,7 +176,10 @@ fn deterministic_history_is_the_same_on_1_2_and_4_threads() {
         assert_eq!(runs[0], runs[1], "1 vs 2 threads (pruner {pruned})");
         assert_eq!(runs[0], runs[2], "1 vs 4 threads (pruner {pruned})");
         if pruned {
-            let n = runs[0].values().filter(|o| o.0 == TrialState::Pruned).count();
+            let n = runs[0]
+                .values()
+                .filter(|o| o.0 == TrialState::Pruned)
+                .count();
             assert!(n > 0, "the pruner never fired");
             // A pruned trial's value is its last intermediate value.
             for o in runs[0].values().filter(|o| o.0 == TrialState::Pruned) {
@@ -346,17 +351,49 @@ fn a_spec_differing_from_the_recorded_one_is_refused() {
     let path = dir.path().join("j");
     drop(Study::open_or_create(&path, spec(2, true)).unwrap());
     let variants: Vec<(&str, StudySpec)> = vec![
-        ("name", StudySpec { name: "other".into(), ..spec(2, true) }),
-        ("direction", StudySpec { direction: Direction::Maximize, ..spec(2, true) }),
-        ("seed", StudySpec { seed: 1, ..spec(2, true) }),
+        (
+            "name",
+            StudySpec {
+                name: "other".into(),
+                ..spec(2, true)
+            },
+        ),
+        (
+            "direction",
+            StudySpec {
+                direction: Direction::Maximize,
+                ..spec(2, true)
+            },
+        ),
+        (
+            "seed",
+            StudySpec {
+                seed: 1,
+                ..spec(2, true)
+            },
+        ),
         ("workers", spec(3, true)),
         ("deterministic", spec(2, false)),
-        ("sampler", StudySpec { sampler: "tpe".into(), ..spec(2, true) }),
-        ("pruner", StudySpec { pruner: "median".into(), ..spec(2, true) }),
+        (
+            "sampler",
+            StudySpec {
+                sampler: "tpe".into(),
+                ..spec(2, true)
+            },
+        ),
+        (
+            "pruner",
+            StudySpec {
+                pruner: "median".into(),
+                ..spec(2, true)
+            },
+        ),
         (
             "space",
             StudySpec {
-                space: SearchSpace { params: vec![float("x", -5.0, 10.0)] },
+                space: SearchSpace {
+                    params: vec![float("x", -5.0, 10.0)],
+                },
                 ..spec(2, true)
             },
         ),
@@ -377,7 +414,13 @@ fn bad_specs_and_arguments_are_typed_errors() {
     let bad_space = |p: ParamSpec| StudySpec::new("s", SearchSpace { params: vec![p] });
     let cases: Vec<(&str, StudySpec)> = vec![
         ("workers", spec(0, true)),
-        ("name", StudySpec { name: " ".into(), ..spec(1, true) }),
+        (
+            "name",
+            StudySpec {
+                name: " ".into(),
+                ..spec(1, true)
+            },
+        ),
         ("space", StudySpec::new("s", SearchSpace::default())),
         ("space.x", bad_space(float("x", 1.0, 0.0))),
         ("space.x", bad_space(float("x", f64::NAN, 1.0))),
@@ -385,21 +428,36 @@ fn bad_specs_and_arguments_are_typed_errors() {
         (
             "space.x",
             bad_space(ParamSpec {
-                distribution: Distribution::Float { low: 0.0, high: 1.0, log: true, step: None },
+                distribution: Distribution::Float {
+                    low: 0.0,
+                    high: 1.0,
+                    log: true,
+                    step: None,
+                },
                 ..float("x", 0.0, 1.0)
             }),
         ),
         (
             "space.x",
             bad_space(ParamSpec {
-                distribution: Distribution::Float { low: 0.0, high: 1.0, log: false, step: Some(0.0) },
+                distribution: Distribution::Float {
+                    low: 0.0,
+                    high: 1.0,
+                    log: false,
+                    step: Some(0.0),
+                },
                 ..float("x", 0.0, 1.0)
             }),
         ),
         (
             "space.x",
             bad_space(ParamSpec {
-                distribution: Distribution::Int { low: 0, high: 5, log: true, step: 1 },
+                distribution: Distribution::Int {
+                    low: 0,
+                    high: 5,
+                    log: true,
+                    step: 1,
+                },
                 ..float("x", 0.0, 1.0)
             }),
         ),
@@ -413,7 +471,10 @@ fn bad_specs_and_arguments_are_typed_errors() {
         (
             "space.x",
             bad_space(ParamSpec {
-                condition: Some(Condition { parent: "later".into(), values: vec![] }),
+                condition: Some(Condition {
+                    parent: "later".into(),
+                    values: vec![],
+                }),
                 ..float("x", 0.0, 1.0)
             }),
         ),
@@ -421,7 +482,9 @@ fn bad_specs_and_arguments_are_typed_errors() {
             "space.x",
             StudySpec::new(
                 "s",
-                SearchSpace { params: vec![float("x", 0.0, 1.0), float("x", 0.0, 1.0)] },
+                SearchSpace {
+                    params: vec![float("x", 0.0, 1.0), float("x", 0.0, 1.0)],
+                },
             ),
         ),
     ];
@@ -435,9 +498,15 @@ fn bad_specs_and_arguments_are_typed_errors() {
         assert!(!path.exists(), "case {i}");
     }
     let s = Study::open_or_create(dir.path().join("ok"), spec(1, true)).unwrap();
-    assert!(matches!(s.run(&objective(false), 1, 0), Err(Error::InvalidInput { .. })));
+    assert!(matches!(
+        s.run(&objective(false), 1, 0),
+        Err(Error::InvalidInput { .. })
+    ));
     let s = s.with_lease(Duration::ZERO);
-    assert!(matches!(s.run(&objective(false), 1, 1), Err(Error::InvalidInput { .. })));
+    assert!(matches!(
+        s.run(&objective(false), 1, 1),
+        Err(Error::InvalidInput { .. })
+    ));
     // No study, no best.
     assert!(matches!(s.best(), Err(Error::Study { .. })));
 }
@@ -447,7 +516,10 @@ fn samplers_and_pruners_without_an_implementation_are_spec_errors() {
     let dir = tempfile::tempdir().unwrap();
     let tpe = Study::open_or_create(
         dir.path().join("tpe"),
-        StudySpec { sampler: "tpe".into(), ..spec(1, true) },
+        StudySpec {
+            sampler: "tpe".into(),
+            ..spec(1, true)
+        },
     )
     .unwrap();
     match tpe.run(&objective(false), 1, 1) {
@@ -459,7 +531,10 @@ fn samplers_and_pruners_without_an_implementation_are_spec_errors() {
     }
     let median = Study::open_or_create(
         dir.path().join("median"),
-        StudySpec { pruner: "median".into(), ..spec(1, true) },
+        StudySpec {
+            pruner: "median".into(),
+            ..spec(1, true)
+        },
     )
     .unwrap();
     assert!(matches!(
@@ -482,7 +557,10 @@ fn failing_objectives_fail_their_trial_and_the_study_goes_on() {
             3 => panic!("objective panics"),
             4 => {
                 // Bad reports are typed errors, the trial may go on.
-                assert!(matches!(t.report(0, f64::NAN), Err(Error::InvalidInput { .. })));
+                assert!(matches!(
+                    t.report(0, f64::NAN),
+                    Err(Error::InvalidInput { .. })
+                ));
                 t.report(0, 1.0)?;
                 assert!(matches!(t.report(0, 2.0), Err(Error::InvalidInput { .. })));
                 assert!(t.param_f64("nope").is_err());
@@ -492,11 +570,17 @@ fn failing_objectives_fail_their_trial_and_the_study_goes_on() {
         }
     };
     let sum = study.run(&f, 7, 2).unwrap();
-    assert_eq!((sum.ran, sum.complete, sum.failed, sum.pruned), (7, 3, 4, 0));
+    assert_eq!(
+        (sum.ran, sum.complete, sum.failed, sum.pruned),
+        (7, 3, 4, 0)
+    );
     let trials = study.trials();
     let states: Vec<TrialState> = trials.iter().map(|t| t.state).collect();
     use TrialState::*;
-    assert_eq!(states, [Fail, Fail, Fail, Fail, Complete, Complete, Complete]);
+    assert_eq!(
+        states,
+        [Fail, Fail, Fail, Fail, Complete, Complete, Complete]
+    );
     assert!(trials[..4].iter().all(|t| t.value.is_none()));
     assert_eq!(trials[4].intermediate, BTreeMap::from([(0, 1.0)]));
     assert_eq!(study.best().unwrap().number, 4);
@@ -505,10 +589,14 @@ fn failing_objectives_fail_their_trial_and_the_study_goes_on() {
     // Maximize picks the other end; ties go to the lower number.
     let max = Study::open_or_create(
         dir.path().join("max"),
-        StudySpec { direction: Direction::Maximize, ..spec(1, true) },
+        StudySpec {
+            direction: Direction::Maximize,
+            ..spec(1, true)
+        },
     )
     .unwrap();
-    max.run(&|t| Ok(if t.number() < 2 { 1.0 } else { 0.0 }), 4, 1).unwrap();
+    max.run(&|t| Ok(if t.number() < 2 { 1.0 } else { 0.0 }), 4, 1)
+        .unwrap();
     assert_eq!(max.best().unwrap().number, 0);
 }
 
@@ -520,10 +608,14 @@ fn heartbeats_extend_the_lease_of_running_trials() {
         .unwrap()
         .with_lease(Duration::from_millis(30));
     study
-        .run(&|_| {
-            std::thread::sleep(Duration::from_millis(120));
-            Ok(1.0)
-        }, 1, 1)
+        .run(
+            &|_| {
+                std::thread::sleep(Duration::from_millis(120));
+                Ok(1.0)
+            },
+            1,
+            1,
+        )
         .unwrap();
     drop(study);
     let entries = Journal::read(&path).unwrap().entries;
@@ -554,10 +646,14 @@ fn non_deterministic_mode_shows_running_trials_to_the_sampler() {
         .unwrap()
         .with_sampler(sampler.clone());
     let sum = study
-        .run(&|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            Ok(1.0)
-        }, 12, 4)
+        .run(
+            &|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                Ok(1.0)
+            },
+            12,
+            4,
+        )
         .unwrap();
     assert_eq!(sum.complete, 12);
     assert!(sampler.saw_running.load(Ordering::SeqCst) > 0);
@@ -586,10 +682,14 @@ fn sampler_errors_stop_the_run_with_that_error() {
         .unwrap()
         .with_sampler(Arc::new(Broken));
     let seen = Mutex::new(0);
-    let r = study.run(&|_| {
-        *seen.lock().unwrap() += 1;
-        Ok(0.0)
-    }, 5, 3);
+    let r = study.run(
+        &|_| {
+            *seen.lock().unwrap() += 1;
+            Ok(0.0)
+        },
+        5,
+        3,
+    );
     assert!(matches!(r, Err(Error::InvalidSpec { .. })), "{r:?}");
     assert_eq!(*seen.lock().unwrap(), 0);
 }
@@ -600,57 +700,108 @@ fn simple_random_stays_in_its_distributions() {
         params: vec![
             ParamSpec {
                 name: "lr".into(),
-                distribution: Distribution::Float { low: 1e-5, high: 1e-1, log: true, step: None },
+                distribution: Distribution::Float {
+                    low: 1e-5,
+                    high: 1e-1,
+                    log: true,
+                    step: None,
+                },
                 condition: None,
             },
             ParamSpec {
                 name: "drop".into(),
-                distribution: Distribution::Float { low: 0.0, high: 0.5, log: false, step: Some(0.1) },
+                distribution: Distribution::Float {
+                    low: 0.0,
+                    high: 0.5,
+                    log: false,
+                    step: Some(0.1),
+                },
                 condition: None,
             },
             ParamSpec {
                 name: "units".into(),
-                distribution: Distribution::Int { low: 8, high: 512, log: true, step: 1 },
+                distribution: Distribution::Int {
+                    low: 8,
+                    high: 512,
+                    log: true,
+                    step: 1,
+                },
                 condition: None,
             },
             ParamSpec {
                 name: "layers".into(),
-                distribution: Distribution::Int { low: 1, high: 9, log: false, step: 2 },
+                distribution: Distribution::Int {
+                    low: 1,
+                    high: 9,
+                    log: false,
+                    step: 2,
+                },
                 condition: None,
             },
             ParamSpec {
                 name: "opt".into(),
-                distribution: Distribution::Categorical { choices: vec!["sgd".into(), "adam".into()] },
+                distribution: Distribution::Categorical {
+                    choices: vec!["sgd".into(), "adam".into()],
+                },
                 condition: None,
             },
             ParamSpec {
                 name: "momentum".into(),
-                distribution: Distribution::Float { low: 0.0, high: 1.0, log: false, step: None },
-                condition: Some(Condition { parent: "opt".into(), values: vec![ParamValue::Str("sgd".into())] }),
+                distribution: Distribution::Float {
+                    low: 0.0,
+                    high: 1.0,
+                    log: false,
+                    step: None,
+                },
+                condition: Some(Condition {
+                    parent: "opt".into(),
+                    values: vec![ParamValue::Str("sgd".into())],
+                }),
             },
         ],
     };
     let mut saw_momentum = [false, false];
     for seed in 0..300 {
-        let p = SimpleRandom.sample(&space, Direction::Minimize, &[], &[], seed).unwrap();
-        assert_eq!(p, SimpleRandom.sample(&space, Direction::Minimize, &[], &[], seed).unwrap());
-        let ParamValue::Float(lr) = p["lr"] else { panic!() };
+        let p = SimpleRandom
+            .sample(&space, Direction::Minimize, &[], &[], seed)
+            .unwrap();
+        assert_eq!(
+            p,
+            SimpleRandom
+                .sample(&space, Direction::Minimize, &[], &[], seed)
+                .unwrap()
+        );
+        let ParamValue::Float(lr) = p["lr"] else {
+            panic!()
+        };
         assert!((1e-5..=1e-1).contains(&lr));
-        let ParamValue::Float(d) = p["drop"] else { panic!() };
+        let ParamValue::Float(d) = p["drop"] else {
+            panic!()
+        };
         assert!((0.0..=0.5).contains(&d));
         assert!(((d / 0.1) - (d / 0.1).round()).abs() < 1e-9, "{d}");
-        let ParamValue::Int(u) = p["units"] else { panic!() };
+        let ParamValue::Int(u) = p["units"] else {
+            panic!()
+        };
         assert!((8..=512).contains(&u));
-        let ParamValue::Int(l) = p["layers"] else { panic!() };
+        let ParamValue::Int(l) = p["layers"] else {
+            panic!()
+        };
         assert!([1, 3, 5, 7, 9].contains(&l));
-        let ParamValue::Str(o) = &p["opt"] else { panic!() };
+        let ParamValue::Str(o) = &p["opt"] else {
+            panic!()
+        };
         assert_eq!(p.contains_key("momentum"), o == "sgd");
         saw_momentum[usize::from(p.contains_key("momentum"))] = true;
     }
     assert_eq!(saw_momentum, [true, true]);
     // A degenerate range gives its one value.
-    let one = SearchSpace { params: vec![float("x", 2.0, 2.0)] };
-    let p = SimpleRandom.sample(&one, Direction::Minimize, &[], &[], 1).unwrap();
+    let one = SearchSpace {
+        params: vec![float("x", 2.0, 2.0)],
+    };
+    let p = SimpleRandom
+        .sample(&one, Direction::Minimize, &[], &[], 1)
+        .unwrap();
     assert_eq!(p["x"], ParamValue::Float(2.0));
     assert!(SimpleRandom
         .sample(&SearchSpace::default(), Direction::Minimize, &[], &[], 1)

@@ -273,7 +273,10 @@ fn scan(bytes: &[u8]) -> (Vec<Entry>, u64, Option<(u64, Bad)>) {
                     return (
                         entries,
                         pos as u64,
-                        Some((pos as u64, Bad::Decode(format!("payload is not a record: {e}")))),
+                        Some((
+                            pos as u64,
+                            Bad::Decode(format!("payload is not a record: {e}")),
+                        )),
                     )
                 }
             },

@@ -85,7 +85,9 @@ pub fn branin_space() -> SearchSpace {
 /// Hartmann-6's space: floats `x0 … x5 ∈ [0, 1]`.
 pub fn hartmann6_space() -> SearchSpace {
     SearchSpace {
-        params: (0..6).map(|j| float_spec(&format!("x{j}"), 0.0, 1.0)).collect(),
+        params: (0..6)
+            .map(|j| float_spec(&format!("x{j}"), 0.0, 1.0))
+            .collect(),
     }
 }
 
@@ -105,7 +107,10 @@ fn float_param(params: &Params, name: &str) -> Result<f64> {
 /// # Errors
 /// [`Error::InvalidInput`] when `x1` or `x2` is missing or not a float.
 pub fn branin_params(params: &Params) -> Result<f64> {
-    Ok(branin(float_param(params, "x1")?, float_param(params, "x2")?))
+    Ok(branin(
+        float_param(params, "x1")?,
+        float_param(params, "x2")?,
+    ))
 }
 
 /// [`hartmann6`] evaluated on params from [`hartmann6_space`].

@@ -113,14 +113,14 @@ impl Pruner for MedianPruner {
         if second_last.is_some_and(|k| k >= nearest_lower) {
             return false;
         }
-        let best = own
-            .iter()
-            .map(|(_, v)| *v)
-            .filter(|v| !v.is_nan())
-            .reduce(|a, b| match direction {
-                Direction::Minimize => a.min(b),
-                Direction::Maximize => a.max(b),
-            });
+        let best =
+            own.iter()
+                .map(|(_, v)| *v)
+                .filter(|v| !v.is_nan())
+                .reduce(|a, b| match direction {
+                    Direction::Minimize => a.min(b),
+                    Direction::Maximize => a.max(b),
+                });
         let Some(best) = best else {
             return true; // every value NaN: Optuna prunes
         };
@@ -281,8 +281,7 @@ impl Pruner for SuccessiveHalvingPruner {
             return false;
         };
         let previous_step = own.next().map(|(k, _)| *k);
-        let Some((min_resource, recorded_after)) = self.resolve_min_resource(trial, history)
-        else {
+        let Some((min_resource, recorded_after)) = self.resolve_min_resource(trial, history) else {
             return false;
         };
         // Rungs already passed at earlier reports (Optuna's `_get_current_rung`).

@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::space::{is_active, single_value, validate};
-use super::{Direction, Distribution, FrozenTrial, ParamValue, Params, SearchSpace, Sampler};
+use super::{Direction, Distribution, FrozenTrial, ParamValue, Params, Sampler, SearchSpace};
 use crate::error::Result;
 
 /// Uniform random search, seeded per suggestion.
@@ -120,7 +120,11 @@ pub(crate) fn snap_float(x: f64, low: f64, high: f64, step: f64) -> f64 {
 pub(crate) fn snap_int(x: f64, low: i64, high: i64, step: i64) -> i64 {
     let n = (i128::from(high) - i128::from(low)) / i128::from(step.max(1));
     let k = ((x - low as f64) / step.max(1) as f64).round();
-    let k = if k.is_nan() { 0 } else { (k as i128).clamp(0, n) };
+    let k = if k.is_nan() {
+        0
+    } else {
+        (k as i128).clamp(0, n)
+    };
     let v = i128::from(low) + k * i128::from(step.max(1));
     // `v` lies in `[low, high]`, so it fits an i64.
     i64::try_from(v).unwrap_or(high)

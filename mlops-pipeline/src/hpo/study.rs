@@ -343,7 +343,9 @@ fn sample_float(rng: &mut ChaCha8Rng, low: f64, high: f64, log: bool, step: Opti
 fn sample_int(rng: &mut ChaCha8Rng, low: i64, high: i64, log: bool, step: i64) -> i64 {
     if log {
         // low ≥ 1 (validated): uniform in log space over [low, high + 1), floored.
-        let x = rng.gen_range((low as f64).ln()..((high as f64) + 1.0).ln()).exp();
+        let x = rng
+            .gen_range((low as f64).ln()..((high as f64) + 1.0).ln())
+            .exp();
         return (x.floor() as i64).clamp(low, high);
     }
     let n = (high - low) / step;
@@ -512,7 +514,10 @@ pub fn replay(path: &Path, entries: &[Entry]) -> Result<History> {
             } => {
                 let r = running(&mut trials, *number).map_err(|m| bad(at, m))?;
                 if r.trial.intermediate.insert(*step, *value).is_some() {
-                    return Err(bad(at, format!("trial {number} reported step {step} twice")));
+                    return Err(bad(
+                        at,
+                        format!("trial {number} reported step {step} twice"),
+                    ));
                 }
             }
             Record::TrialFinished {
@@ -833,7 +838,8 @@ impl Study {
                     s.spawn(move || {
                         // Worker indices are small: the thread count fits in u32 in practice.
                         let worker = u32::try_from(w).unwrap_or(u32::MAX);
-                        let r = self.worker(worker, objective, &*sampler, pruner.as_deref(), n_trials);
+                        let r =
+                            self.worker(worker, objective, &*sampler, pruner.as_deref(), n_trials);
                         if let Err(e) = &r {
                             tracing::error!(worker, error = %e, "worker stopped");
                         }
@@ -926,7 +932,9 @@ impl Study {
         let queued = st
             .trials
             .values()
-            .find(|r| r.queued && r.trial.number < n_trials && !st.claimed.contains(&r.trial.number))
+            .find(|r| {
+                r.queued && r.trial.number < n_trials && !st.claimed.contains(&r.trial.number)
+            })
             .map(|r| Job {
                 number: r.trial.number,
                 params: Some((r.trial.params.clone(), r.trial.seed)),
@@ -1083,7 +1091,11 @@ impl Study {
                 match outcome {
                     Ok(Ok(v)) if v.is_finite() => (TrialState::Complete, Some(v)),
                     Ok(Ok(v)) => {
-                        tracing::warn!(trial = k, value = v, "objective returned a non-finite value");
+                        tracing::warn!(
+                            trial = k,
+                            value = v,
+                            "objective returned a non-finite value"
+                        );
                         (TrialState::Fail, None)
                     }
                     Ok(Err(e)) => {
@@ -1182,7 +1194,10 @@ impl TrialCtx<'_> {
                 format!("param {name}"),
                 format!("is categorical ({s:?}), not a number"),
             )),
-            None => Err(Error::invalid(format!("param {name}"), "is not in this trial")),
+            None => Err(Error::invalid(
+                format!("param {name}"),
+                "is not in this trial",
+            )),
         }
     }
 
