@@ -88,7 +88,11 @@ fn run_study(args: RunArgs, format: Format) -> Result<ExitCode> {
         bail!("--workers must be at least 1");
     }
     let n_trials = args.trials.unwrap_or(file.n_trials);
-    let study = Study::open_or_create(&args.journal, file.spec())?.with_lease(file.lease());
+    let study = with_components(
+        Study::open_or_create(&args.journal, file.spec())?.with_lease(file.lease()),
+        &file.sampler,
+        &file.pruner,
+    );
     let delay = Duration::from_millis(file.objective_delay_ms);
     let summary = match &objective {
         ObjectiveSpec::Builtin(name) => {
@@ -175,22 +179,34 @@ fn report_failure(t: &TrialCtx<'_>, r: mlops_pipeline::Result<f64>) -> mlops_pip
     r
 }
 
-/// Refuses samplers and pruners this build has no implementation of, before any journal is
-/// touched.
+/// Checks the sampler and pruner names before any journal is touched.
 fn check_components(sampler: &str, pruner: &str) -> Result<()> {
     match sampler {
-        "random" => {}
-        "tpe" => {
-            bail!("sampler \"tpe\" is not available in this build yet; use sampler = \"random\"")
-        }
+        "random" | "tpe" => {}
         other => bail!("unknown sampler {other:?}: expected \"random\" or \"tpe\""),
     }
     match pruner {
-        "none" => Ok(()),
-        "median" | "asha" => {
-            bail!("pruner {pruner:?} is not available in this build yet; use pruner = \"none\"")
-        }
+        "none" | "median" | "asha" => Ok(()),
         other => bail!("unknown pruner {other:?}: expected \"none\", \"median\" or \"asha\""),
+    }
+}
+
+/// Attaches the sampler and pruner the study file names (`random` is the study's built-in).
+fn with_components(study: Study, sampler: &str, pruner: &str) -> Study {
+    let study = match sampler {
+        "tpe" => study.with_sampler(std::sync::Arc::new(
+            mlops_pipeline::hpo::TpeSampler::default(),
+        )),
+        _ => study,
+    };
+    match pruner {
+        "median" => study.with_pruner(std::sync::Arc::new(
+            mlops_pipeline::hpo::MedianPruner::default(),
+        )),
+        "asha" => study.with_pruner(std::sync::Arc::new(
+            mlops_pipeline::hpo::SuccessiveHalvingPruner::default(),
+        )),
+        _ => study,
     }
 }
 

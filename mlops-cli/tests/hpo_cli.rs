@@ -249,19 +249,14 @@ fn bad_input_exits_2_with_a_clear_message() {
     let good = branin_toml(3, 1, 0);
     let cases: Vec<(&str, String, &str)> = vec![
         (
-            "tpe",
-            good.replace("\"random\"", "\"tpe\""),
-            "\"tpe\" is not available",
-        ),
-        (
             "sampler",
             good.replace("\"random\"", "\"grid\""),
             "unknown sampler",
         ),
         (
-            "median",
-            good.replace("pruner = \"none\"", "pruner = \"median\""),
-            "not available",
+            "pruner",
+            good.replace("pruner = \"none\"", "pruner = \"hyperband\""),
+            "unknown pruner",
         ),
         (
             "objective",
@@ -627,4 +622,30 @@ fn kill_9_fifty_times_then_the_history_equals_an_uninterrupted_run() {
         "only {kills_mid_study} kills hit a running trial"
     );
     assert!(requeues > 0);
+}
+
+#[test]
+fn tpe_with_a_median_pruner_runs_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("tpe.journal");
+    let study = dir.path().join("study.toml");
+    let text = branin_toml(14, 1, 0)
+        .replace("\"random\"", "\"tpe\"")
+        .replace("pruner = \"none\"", "pruner = \"median\"");
+    std::fs::write(&study, &text).unwrap();
+    ok_json(&mlops(&[
+        "hpo",
+        "run",
+        p(&study),
+        "--journal",
+        p(&journal),
+        "--format",
+        "json",
+    ]));
+    let shown = ok_json(&mlops(&["hpo", "show", p(&journal), "--format", "json"]));
+    let trials = shown["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 14);
+    // Past its 10 random startup trials TPE proposes from the history; every trial completes.
+    assert!(trials.iter().all(|t| t["state"] == "complete"), "{shown}");
+    assert!(shown["best"]["value"].as_f64().unwrap().is_finite());
 }
