@@ -11,9 +11,9 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    require_finite, require_fit_data, ColumnKind, ColumnSelector, ColumnSelectorSpec,
-    ColumnValues, MinMaxScaler, MinMaxScalerSpec, OneHotEncoder, OneHotEncoderSpec, RawFrame,
-    SimpleImputer, SimpleImputerSpec, StandardScaler, StandardScalerSpec,
+    require_finite, require_fit_data, ColumnKind, ColumnSelector, ColumnSelectorSpec, ColumnValues,
+    MinMaxScaler, MinMaxScalerSpec, OneHotEncoder, OneHotEncoderSpec, RawFrame, SimpleImputer,
+    SimpleImputerSpec, StandardScaler, StandardScalerSpec,
 };
 use crate::{Error, Result};
 
@@ -29,6 +29,7 @@ pub enum StepSpec {
     /// A [`StandardScalerSpec`].
     StandardScaler(StandardScalerSpec),
     /// A [`MinMaxScalerSpec`].
+    #[serde(rename = "minmax_scaler")]
     MinMaxScaler(MinMaxScalerSpec),
     /// A [`OneHotEncoderSpec`].
     #[serde(rename = "onehot_encoder")]
@@ -100,6 +101,7 @@ pub enum FittedStep {
     /// A fitted [`StandardScaler`].
     StandardScaler(StandardScaler),
     /// A fitted [`MinMaxScaler`].
+    #[serde(rename = "minmax_scaler")]
     MinMaxScaler(MinMaxScaler),
     /// A fitted [`OneHotEncoder`].
     #[serde(rename = "onehot_encoder")]
@@ -150,7 +152,9 @@ impl FittedGroup {
 fn check_group_output(group: &str, frame: &RawFrame) -> Result<()> {
     for c in frame.columns() {
         match &c.values {
-            ColumnValues::Num(v) => require_finite(&c.name, v, &format!("the output of group {group:?}"))?,
+            ColumnValues::Num(v) => {
+                require_finite(&c.name, v, &format!("the output of group {group:?}"))?
+            }
             ColumnValues::Str(_) => {
                 return Err(Error::invalid_input(
                     format!("group {group:?}"),
@@ -207,7 +211,8 @@ impl Transformed {
     /// Row `i`, if it exists.
     pub fn row(&self, i: usize) -> Option<&[f64]> {
         let n = self.n_cols();
-        self.data.get(i.checked_mul(n)?..i.checked_add(1)?.checked_mul(n)?)
+        self.data
+            .get(i.checked_mul(n)?..i.checked_add(1)?.checked_mul(n)?)
     }
 
     /// The data as `f32` (rounded to nearest), for models that take single precision.
@@ -337,7 +342,11 @@ impl TransformChain {
         for i in 0..n_rows {
             // Every column has n_rows values: each came out of a validated RawFrame whose rows
             // are the input frame's rows.
-            data.extend(columns.iter().map(|c| c.get(i).copied().unwrap_or(f64::NAN)));
+            data.extend(
+                columns
+                    .iter()
+                    .map(|c| c.get(i).copied().unwrap_or(f64::NAN)),
+            );
         }
         Ok(Transformed {
             data,

@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{num_column, require_fit_data, str_column, ColumnKind, ColumnValues, RawColumn, RawFrame};
+use super::{
+    num_column, require_fit_data, str_column, ColumnKind, ColumnValues, RawColumn, RawFrame,
+};
 use crate::{Error, Result};
 
 /// How a missing value is replaced.
@@ -189,10 +191,13 @@ fn check_no_inf(name: &str, x: &[f64]) -> Result<()> {
 fn bad_fill(name: &str, kind: ColumnKind, fill: &FillValue) -> Error {
     Error::invalid_input(
         format!("fill_value for column {name:?}"),
-        format!("a {kind} column needs a {} fill value, got {fill:?}", match kind {
-            ColumnKind::Num => "finite numeric",
-            ColumnKind::Str => "string",
-        }),
+        format!(
+            "a {kind} column needs a {} fill value, got {fill:?}",
+            match kind {
+                ColumnKind::Num => "finite numeric",
+                ColumnKind::Str => "string",
+            }
+        ),
     )
 }
 
@@ -270,7 +275,10 @@ impl SimpleImputer {
                     let x = num_column(frame, &c.name, "SimpleImputer")?;
                     check_no_inf(&c.name, x)?;
                     let missing = x.iter().map(|v| f64::from(u8::from(v.is_nan()))).collect();
-                    let filled = x.iter().map(|v| if v.is_nan() { *fill } else { *v }).collect();
+                    let filled = x
+                        .iter()
+                        .map(|v| if v.is_nan() { *fill } else { *v })
+                        .collect();
                     (ColumnValues::Num(filled), missing)
                 }
                 FillValue::Str(fill) => {
@@ -288,7 +296,10 @@ impl SimpleImputer {
                 values,
             });
             if self.add_indicator && c.had_missing {
-                indicators.push(RawColumn::num(format!("{INDICATOR_PREFIX}{}", c.name), missing));
+                indicators.push(RawColumn::num(
+                    format!("{INDICATOR_PREFIX}{}", c.name),
+                    missing,
+                ));
             }
         }
         out.extend(indicators);
@@ -306,7 +317,10 @@ mod tests {
 
     #[test]
     fn mode_and_median_helpers() {
-        assert_eq!(mode_sorted(&[1.0, 1.0, 3.0, 3.0], |a, b| a == b), Some(&1.0));
+        assert_eq!(
+            mode_sorted(&[1.0, 1.0, 3.0, 3.0], |a, b| a == b),
+            Some(&1.0)
+        );
         assert_eq!(mode_sorted(&[1.0, 3.0, 3.0], |a, b| a == b), Some(&3.0));
         assert_eq!(mode_sorted::<f64>(&[], |a, b| a == b), None);
         // -0.0 and 0.0 are one value, as in numpy.
@@ -319,18 +333,29 @@ mod tests {
     #[test]
     fn edge_errors() {
         let all_nan = RawFrame::new(vec![RawColumn::num("a", vec![f64::NAN, f64::NAN])]).unwrap();
-        for st in [ImputeStrategy::Mean, ImputeStrategy::Median, ImputeStrategy::MostFrequent] {
+        for st in [
+            ImputeStrategy::Mean,
+            ImputeStrategy::Median,
+            ImputeStrategy::MostFrequent,
+        ] {
             let e = SimpleImputerSpec::new(st).fit(&all_nan).unwrap_err();
-            assert!(matches!(&e, Error::InvalidInput { what, .. } if what.contains("\"a\"")), "{e}");
+            assert!(
+                matches!(&e, Error::InvalidInput { what, .. } if what.contains("\"a\"")),
+                "{e}"
+            );
         }
         // A constant still works on an all-missing column.
-        let imp = SimpleImputerSpec::new(ImputeStrategy::Constant).fit(&all_nan).unwrap();
+        let imp = SimpleImputerSpec::new(ImputeStrategy::Constant)
+            .fit(&all_nan)
+            .unwrap();
         assert_eq!(
             imp.transform(&all_nan).unwrap().columns()[0].values,
             ColumnValues::Num(vec![0.0, 0.0])
         );
         let strs = RawFrame::new(vec![RawColumn::str("c", vec![s("x"), None])]).unwrap();
-        let e = SimpleImputerSpec::new(ImputeStrategy::Mean).fit(&strs).unwrap_err();
+        let e = SimpleImputerSpec::new(ImputeStrategy::Mean)
+            .fit(&strs)
+            .unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
         let e = SimpleImputerSpec::new(ImputeStrategy::Constant)
             .with_fill_value(FillValue::Num(1.0))
@@ -347,10 +372,15 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::Empty { .. }), "{e}");
         // Kind changes between fit and transform.
-        let imp = SimpleImputerSpec::new(ImputeStrategy::MostFrequent).fit(&strs).unwrap();
+        let imp = SimpleImputerSpec::new(ImputeStrategy::MostFrequent)
+            .fit(&strs)
+            .unwrap();
         let nums = RawFrame::new(vec![RawColumn::num("c", vec![1.0])]).unwrap();
         let e = imp.transform(&nums).unwrap_err();
-        assert!(matches!(&e, Error::SchemaMismatch { field, .. } if field == "c"), "{e}");
+        assert!(
+            matches!(&e, Error::SchemaMismatch { field, .. } if field == "c"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -362,6 +392,9 @@ mod tests {
             .unwrap();
         assert_eq!(imp.feature_names(), ["a"]);
         let t = RawFrame::new(vec![RawColumn::num("a", vec![f64::NAN])]).unwrap();
-        assert_eq!(imp.transform(&t).unwrap().columns()[0].values, ColumnValues::Num(vec![2.5]));
+        assert_eq!(
+            imp.transform(&t).unwrap().columns()[0].values,
+            ColumnValues::Num(vec![2.5])
+        );
     }
 }

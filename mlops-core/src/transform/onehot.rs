@@ -255,7 +255,10 @@ impl OneHotEncoder {
                         }
                     }
                 };
-                if let Some(cell) = target.and_then(|k| cols.get_mut(k)).and_then(|col| col.get_mut(row)) {
+                if let Some(cell) = target
+                    .and_then(|k| cols.get_mut(k))
+                    .and_then(|col| col.get_mut(row))
+                {
                     *cell = 1.0;
                 }
             }
@@ -285,14 +288,19 @@ mod tests {
 
     #[test]
     fn unknown_error_names_column_and_value() {
-        let enc = OneHotEncoderSpec::default().fit(&frame(&[Some("a"), Some("b")])).unwrap();
+        let enc = OneHotEncoderSpec::default()
+            .fit(&frame(&[Some("a"), Some("b")]))
+            .unwrap();
         let e = enc.transform(&frame(&[Some("a"), Some("zz")])).unwrap_err();
         assert!(
             matches!(&e, Error::SchemaMismatch { field, reason } if field == "c" && reason.contains("\"zz\"")),
             "{e}"
         );
         let e = enc.transform(&frame(&[None])).unwrap_err();
-        assert!(matches!(&e, Error::SchemaMismatch { reason, .. } if reason.contains("missing")), "{e}");
+        assert!(
+            matches!(&e, Error::SchemaMismatch { reason, .. } if reason.contains("missing")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -320,13 +328,24 @@ mod tests {
     #[test]
     fn bad_specs_and_kinds() {
         let f = frame(&[Some("a")]);
-        for m in [MinFrequency::Count(0), MinFrequency::Fraction(0.0), MinFrequency::Fraction(1.0), MinFrequency::Fraction(f64::NAN)] {
-            let e = OneHotEncoderSpec::default().with_min_frequency(m).fit(&f).unwrap_err();
+        for m in [
+            MinFrequency::Count(0),
+            MinFrequency::Fraction(0.0),
+            MinFrequency::Fraction(1.0),
+            MinFrequency::Fraction(f64::NAN),
+        ] {
+            let e = OneHotEncoderSpec::default()
+                .with_min_frequency(m)
+                .fit(&f)
+                .unwrap_err();
             assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
         }
         let nums = RawFrame::new(vec![RawColumn::num("c", vec![1.0])]).unwrap();
         let e = OneHotEncoderSpec::default().fit(&nums).unwrap_err();
-        assert!(matches!(&e, Error::SchemaMismatch { field, .. } if field == "c"), "{e}");
+        assert!(
+            matches!(&e, Error::SchemaMismatch { field, .. } if field == "c"),
+            "{e}"
+        );
         let e = OneHotEncoderSpec::default().fit(&frame(&[])).unwrap_err();
         assert!(matches!(e, Error::Empty { .. }), "{e}");
     }

@@ -293,20 +293,31 @@ mod tests {
         let e = StandardScalerSpec::default()
             .fit(&frame(vec![RawColumn::str("s", vec![Some("x".into())])]))
             .unwrap_err();
-        assert!(matches!(&e, Error::SchemaMismatch { field, .. } if field == "s"), "{e}");
+        assert!(
+            matches!(&e, Error::SchemaMismatch { field, .. } if field == "s"),
+            "{e}"
+        );
         let fitted = StandardScalerSpec::default()
             .fit(&frame(vec![RawColumn::num("a", vec![1.0, 2.0])]))
             .unwrap();
         let e = fitted
             .transform(&frame(vec![RawColumn::num("b", vec![1.0])]))
             .unwrap_err();
-        assert!(matches!(&e, Error::SchemaMismatch { field, .. } if field == "a"), "{e}");
+        assert!(
+            matches!(&e, Error::SchemaMismatch { field, .. } if field == "a"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_feature_range() {
         let f = frame(vec![RawColumn::num("a", vec![1.0, 2.0])]);
-        for r in [(1.0, 1.0), (2.0, 1.0), (f64::NAN, 1.0), (0.0, f64::INFINITY)] {
+        for r in [
+            (1.0, 1.0),
+            (2.0, 1.0),
+            (f64::NAN, 1.0),
+            (0.0, f64::INFINITY),
+        ] {
             let spec = MinMaxScalerSpec {
                 feature_range: r,
                 clip: false,

@@ -105,13 +105,25 @@ mod tests {
         let names: Vec<_> = out.columns().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["c", "a"]);
         let e = ColumnSelectorSpec::new(["a", "zz"]).fit(&f).unwrap_err();
-        assert!(matches!(&e, Error::SchemaMismatch { field, .. } if field == "zz"), "{e}");
+        assert!(
+            matches!(&e, Error::SchemaMismatch { field, .. } if field == "zz"),
+            "{e}"
+        );
         let e = ColumnSelectorSpec::new(["a", "a"]).fit(&f).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
-        let e = ColumnSelectorSpec::new(Vec::<String>::new()).fit(&f).unwrap_err();
+        let e = ColumnSelectorSpec::new(Vec::<String>::new())
+            .fit(&f)
+            .unwrap_err();
         assert!(matches!(e, Error::Empty { .. }), "{e}");
-        let retyped = RawFrame::new(vec![RawColumn::str("a", vec![None]), RawColumn::num("c", vec![1.0])]).unwrap();
+        let retyped = RawFrame::new(vec![
+            RawColumn::str("a", vec![None]),
+            RawColumn::num("c", vec![1.0]),
+        ])
+        .unwrap();
         let e = sel.transform(&retyped).unwrap_err();
-        assert!(matches!(&e, Error::SchemaMismatch { field, .. } if field == "a"), "{e}");
+        assert!(
+            matches!(&e, Error::SchemaMismatch { field, .. } if field == "a"),
+            "{e}"
+        );
     }
 }
