@@ -151,7 +151,9 @@ impl MlpObjective {
     fn eval(&self, params: &Params) -> anyhow::Result<f64> {
         let float = |name: &str| match params.get(name) {
             Some(ParamValue::Float(v)) if v.is_finite() && *v > 0.0 => Ok(*v),
-            other => Err(anyhow!("{name}: expected a finite float > 0, got {other:?}")),
+            other => Err(anyhow!(
+                "{name}: expected a finite float > 0, got {other:?}"
+            )),
         };
         let lr = float("lr")?;
         let weight_decay = float("weight_decay")?;
@@ -248,10 +250,11 @@ fn median(v: &[f64]) -> f64 {
 
 /// The trial with the smallest value among `trials`.
 fn best(trials: &[FrozenTrial]) -> Option<&FrozenTrial> {
-    trials
-        .iter()
-        .filter(|t| t.value.is_some())
-        .min_by(|a, b| a.value.unwrap_or(f64::INFINITY).total_cmp(&b.value.unwrap_or(f64::INFINITY)))
+    trials.iter().filter(|t| t.value.is_some()).min_by(|a, b| {
+        a.value
+            .unwrap_or(f64::INFINITY)
+            .total_cmp(&b.value.unwrap_or(f64::INFINITY))
+    })
 }
 
 fn best_value(trials: &[FrozenTrial]) -> f64 {
@@ -300,7 +303,12 @@ fn main() -> anyhow::Result<()> {
     // (name, space, objective, known optimum)
     let problems: [(&str, SearchSpace, Objective, Option<f64>); 3] = [
         ("branin", branin_space(), &branin, Some(BRANIN_MIN)),
-        ("hartmann6", hartmann6_space(), &hartmann6, Some(HARTMANN6_MIN)),
+        (
+            "hartmann6",
+            hartmann6_space(),
+            &hartmann6,
+            Some(HARTMANN6_MIN),
+        ),
         ("mlp", MlpObjective::space(), &mlp_eval, None),
     ];
     let mut out = serde_json::Map::new();
