@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::predictor::{predict_guarded, validate_inputs, NonFinitePolicy, Predictor};
+use crate::predictor::{predict_guarded, validate_request, NonFinitePolicy, Predictor};
 use crate::tensor::{Tensor, TensorData, Tensors};
 
 /// Progress of a [`BatchJob`], passed to the progress callback after each written chunk.
@@ -101,7 +101,7 @@ impl BatchJob {
         progress: &mut dyn FnMut(&BatchProgress),
     ) -> Result<BatchReport> {
         let started = Instant::now();
-        let rows_total = validate_inputs(self.predictor.signature(), inputs, self.non_finite)?;
+        let rows_total = validate_request(self.predictor.as_ref(), inputs, self.non_finite)?;
         let chunks: Vec<(usize, usize)> = (0..rows_total)
             .step_by(self.chunk_rows)
             .map(|s| (s, (s + self.chunk_rows).min(rows_total)))

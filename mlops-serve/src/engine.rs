@@ -16,7 +16,8 @@ use crate::cache::{CacheKey, Lru};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot, ModelMetrics};
 use crate::predictor::{
-    is_batchable, predict_guarded, validate_inputs, ModelIdentity, NonFinitePolicy, Predictor,
+    is_batchable, predict_guarded, validate_inputs, validate_request, ModelIdentity,
+    NonFinitePolicy, Predictor,
 };
 use crate::tensor::{digest, Tensor, Tensors};
 
@@ -162,6 +163,7 @@ impl EngineBuilder {
             }
         }
         let metrics = self.metrics.unwrap_or_default();
+        self.predictor.attach_metrics(&metrics);
         let (tx, rx) = crossbeam_channel::bounded(c.queue_capacity);
         let model_metrics = metrics.for_model(self.predictor.identity());
         let shared = Arc::new(Shared {
@@ -360,7 +362,10 @@ impl Engine {
         let Some(tx) = &self.inner.tx else {
             return Err((fail(Error::ShutDown), None));
         };
-        let rows = match validate_inputs(&shared.signature, &inputs, shared.config.non_finite) {
+        // The current predictor's signature equals `shared.signature` (`swap` checks it); it
+        // also says which inputs take NaN as a missing value.
+        let rows = match validate_request(cur.predictor.as_ref(), &inputs, shared.config.non_finite)
+        {
             Ok(rows) => rows,
             Err(e) => return Err((fail(e), None)),
         };
@@ -469,6 +474,7 @@ impl Engine {
             let rows = validate_inputs(predictor.signature(), w, NonFinitePolicy::Allow)?;
             predict_guarded(predictor.as_ref(), w, rows)?;
         }
+        predictor.attach_metrics(&shared.metrics);
         let metrics = shared.metrics.for_model(predictor.identity());
         let mut cur = shared.current.write().unwrap_or_else(|p| p.into_inner());
         cur.generation += 1;

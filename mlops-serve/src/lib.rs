@@ -14,6 +14,9 @@
 //!   in-flight work.
 //! - [`conformance::check_predictor`]: the suite every [`Predictor`] implementation should pass
 //!   (always compiled: it has no dependencies).
+//! - [`TransformPredictor`]: a model behind its fitted preprocessing chain (`transform.json`),
+//!   taking raw columns (numbers and strings) and counting unknown categories per column;
+//!   [`load_model_dir`] and `load_from_registry` wrap automatically.
 //! - [`Metrics`]: per model and version counters and histograms (queue time, compute time,
 //!   batch size), Prometheus text via `prometheus-client`, and [`MetricsSnapshot`].
 //!
@@ -87,6 +90,7 @@ mod repository;
 pub mod sink;
 mod stream;
 mod tensor;
+pub mod transform;
 #[cfg(feature = "registry")]
 mod watch;
 
@@ -98,13 +102,14 @@ pub use metrics::{Metrics, MetricsSnapshot, TextExporter};
 #[cfg(feature = "onnx")]
 pub use onnx::{ClassLabels, OnnxPredictor};
 pub use predictor::{
-    is_batchable, predict_guarded, validate_inputs, warmup_inputs, ModelIdentity, ModulePredictor,
-    NonFinitePolicy, Predictor,
+    is_batchable, predict_guarded, validate_inputs, validate_request, warmup_inputs, ModelIdentity,
+    ModulePredictor, NonFinitePolicy, Predictor,
 };
 #[cfg(feature = "registry")]
 pub use registry::load_from_registry;
 pub use stream::{predict_stream, PredictionStream};
 pub use tensor::{Tensor, TensorData, Tensors};
+pub use transform::{load_model_dir, TransformPredictor, UnknownStat, TRANSFORM_ARTIFACT};
 /// The ONNX protobuf messages (`ModelProto`, `GraphProto`, …), the generated code tract-onnx
 /// ships, for [`OnnxPredictor::from_proto`].
 #[cfg(feature = "onnx")]

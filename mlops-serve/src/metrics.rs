@@ -36,6 +36,14 @@ struct ArmLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ColumnLabels {
+    model: String,
+    version: String,
+    group: String,
+    column: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     model: String,
     kind: String,
@@ -77,6 +85,9 @@ struct Families {
     request_seconds: Family<ProtocolLabels, Histogram, fn() -> Histogram>,
     log_queued: Family<ModelLabels, Counter>,
     log_dropped: Family<ModelLabels, Counter>,
+    transform_rows: Family<VersionLabels, Counter>,
+    unknown_category: Family<ColumnLabels, Counter>,
+    unknown_ratio: Family<ColumnLabels, Gauge<f64, AtomicU64>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -144,6 +155,9 @@ impl Metrics {
             request_seconds: Family::new_with_constructor(latency_histogram),
             log_queued: Family::default(),
             log_dropped: Family::default(),
+            transform_rows: Family::default(),
+            unknown_category: Family::default(),
+            unknown_ratio: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -260,6 +274,21 @@ impl Metrics {
             "prediction_log_dropped",
             "Prediction records dropped because the prediction log's queue was full (requests never wait for the log)",
             f.log_dropped.clone(),
+        );
+        registry.register(
+            "transform_rows",
+            "Rows a model's fitted preprocessing chain (transform.json) transformed in calls that succeeded",
+            f.transform_rows.clone(),
+        );
+        registry.register(
+            "unknown_category",
+            "Values of a one-hot encoded input column not seen at fit, in the rows of transform_rows",
+            f.unknown_category.clone(),
+        );
+        registry.register(
+            "unknown_category_ratio",
+            "unknown_category / transform_rows since the process started (use rate() of the counters for a window)",
+            f.unknown_ratio.clone(),
         );
         Self {
             inner: Arc::new(MetricsInner {
@@ -418,10 +447,74 @@ impl Metrics {
             .inc();
     }
 
+    /// Whether `self` and `other` are clones of the same registry.
+    pub(crate) fn same_registry(&self, other: &Metrics) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The transform-chain handles of one model version, for its one-hot encoded
+    /// `(group, column)` pairs (series created at 0 so a rate exists from the start).
+    pub(crate) fn for_transform(
+        &self,
+        id: &ModelIdentity,
+        columns: &[(String, String)],
+    ) -> TransformMetrics {
+        let f = &self.inner.families;
+        let v = VersionLabels {
+            model: id.name.to_string(),
+            version: id.version.to_string(),
+        };
+        let columns = columns
+            .iter()
+            .map(|(group, column)| {
+                let l = ColumnLabels {
+                    model: v.model.clone(),
+                    version: v.version.clone(),
+                    group: group.clone(),
+                    column: column.clone(),
+                };
+                (
+                    f.unknown_category.get_or_create(&l).clone(),
+                    f.unknown_ratio.get_or_create(&l).clone(),
+                )
+            })
+            .collect();
+        TransformMetrics {
+            registry: self.clone(),
+            rows: f.transform_rows.get_or_create(&v).clone(),
+            columns,
+        }
+    }
+
     /// A snapshot of one model version's metrics, if that version has been served.
     pub fn snapshot(&self, id: &ModelIdentity) -> Option<MetricsSnapshot> {
         let models = self.inner.models.lock().unwrap_or_else(|p| p.into_inner());
         models.get(id).map(ModelMetrics::snapshot)
+    }
+}
+
+/// Prometheus handles of one model version's transform chain (see [`Metrics::for_transform`]).
+#[derive(Clone, Debug)]
+pub(crate) struct TransformMetrics {
+    /// The registry the handles belong to (to attach once per registry).
+    pub(crate) registry: Metrics,
+    rows: Counter,
+    /// Per encoded `(group, column)`, in the order given to `for_transform`.
+    columns: Vec<(Counter, Gauge<f64, AtomicU64>)>,
+}
+
+impl TransformMetrics {
+    /// Adds `rows` transformed rows and, per column (same order as at creation), its unknown
+    /// values; refreshes the ratio gauges from the counters.
+    pub(crate) fn add(&self, rows: u64, unknown: &[u64]) {
+        self.rows.inc_by(rows);
+        let total = self.rows.get();
+        for ((counter, ratio), &u) in self.columns.iter().zip(unknown) {
+            counter.inc_by(u);
+            if total > 0 {
+                ratio.set(counter.get() as f64 / total as f64);
+            }
+        }
     }
 }
 

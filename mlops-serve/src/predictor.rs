@@ -7,7 +7,8 @@ use std::sync::Arc;
 use mlops_core::{ModelName, Signature};
 
 use crate::error::{Error, Result};
-use crate::tensor::{Tensor, Tensors};
+use crate::metrics::Metrics;
+use crate::tensor::{Tensor, TensorData, Tensors};
 
 /// Who a model is: its registry name and version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,6 +61,33 @@ pub trait Predictor: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::Model`] (or any other variant) when the model cannot compute the batch.
     fn predict(&self, inputs: &Tensors) -> Result<Tensors>;
+
+    /// Whether a NaN in floating-point input `input` is a missing value this model handles
+    /// itself (a [`crate::TransformPredictor`] imputes it or answers a typed error), so request
+    /// validation ([`validate_request`]) lets NaN through for it even under
+    /// [`NonFinitePolicy::Reject`]; ±inf is still rejected. Default: `false` for every input.
+    fn accepts_nan(&self, input: &str) -> bool {
+        let _ = input;
+        false
+    }
+
+    /// A small valid request to warm the model up before it takes traffic. Default: the
+    /// all-zero request of [`warmup_inputs`]; a model for which zeros or empty strings are not
+    /// valid input (unknown categories) overrides it.
+    ///
+    /// # Errors
+    /// As [`warmup_inputs`].
+    fn warmup_request(&self) -> Result<Tensors> {
+        warmup_inputs(self.signature())
+    }
+
+    /// Called by an [`crate::Engine`] when it starts serving this predictor (at build and at
+    /// swap) with the engine's metrics registry, so the predictor can export series of its own
+    /// (a [`crate::TransformPredictor`] exports its unknown-category counters). May be called
+    /// more than once with the same registry. Default: nothing.
+    fn attach_metrics(&self, metrics: &Metrics) {
+        let _ = metrics;
+    }
 }
 
 /// What to do with NaN and ±inf in floating-point inputs.
@@ -113,6 +141,47 @@ pub fn validate_inputs(
         rows.get_or_insert(t.rows());
     }
     rows.ok_or_else(|| Error::invalid("<request>", "no inputs"))
+}
+
+/// [`validate_inputs`] against `predictor`'s signature, except that NaN passes in the inputs
+/// for which [`Predictor::accepts_nan`] is `true` (±inf does not, under
+/// [`NonFinitePolicy::Reject`]). What the engine and batch jobs check before a request
+/// reaches a model.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the missing, unknown, mismatched or non-finite field.
+pub fn validate_request(
+    predictor: &dyn Predictor,
+    inputs: &Tensors,
+    policy: NonFinitePolicy,
+) -> Result<usize> {
+    let rows = validate_inputs(predictor.signature(), inputs, NonFinitePolicy::Allow)?;
+    if policy == NonFinitePolicy::Reject {
+        for (name, t) in inputs {
+            let nan_ok = predictor.accepts_nan(name);
+            let bad = match t.data() {
+                TensorData::F32(v) => v
+                    .iter()
+                    .position(|x| !x.is_finite() && !(nan_ok && x.is_nan())),
+                TensorData::F64(v) => v
+                    .iter()
+                    .position(|x| !x.is_finite() && !(nan_ok && x.is_nan())),
+                TensorData::F16(v) => v
+                    .iter()
+                    .position(|x| !x.is_finite() && !(nan_ok && x.is_nan())),
+                _ => None,
+            };
+            if let Some(i) = bad {
+                let what = if nan_ok {
+                    "infinite (NaN marks a missing value here; infinity is rejected)"
+                } else {
+                    "NaN or infinite (input policy rejects non-finite values)"
+                };
+                return Err(Error::invalid(name, format!("element {i} is {what}")));
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// Runs `predictor.predict` with panic isolation and checks the outputs against the

@@ -9,6 +9,7 @@ use mlops_registry::Registry;
 use crate::error::{Error, Result};
 use crate::feedforward::FeedForward;
 use crate::predictor::{ModelIdentity, Predictor};
+use crate::transform::{load_onnx, wrap_with_file, TRANSFORM_ARTIFACT};
 
 fn reg_err(model: &str, e: impl ToString) -> Error {
     Error::Registry {
@@ -26,15 +27,20 @@ fn reg_err(model: &str, e: impl ToString) -> Error {
 /// | `onnx` | one `*.onnx` | `OnnxPredictor` (feature `onnx`) |
 /// | `safetensors` or `feedforward` | one `*.safetensors` and one `*.json` spec | [`FeedForward`] |
 ///
-/// An empty `format` is inferred from the artifact names the same way. When the version
-/// records a signature, the loaded model's signature must equal it.
+/// An empty `format` is inferred from the artifact names the same way. When the version has an
+/// artifact named exactly `transform.json` ([`crate::TRANSFORM_ARTIFACT`]), it is a fitted
+/// [`mlops_core::transform::TransformChain`]: it is fetched too (and is not a candidate for the
+/// feed-forward spec), and the model is wrapped in a [`crate::TransformPredictor`], which takes
+/// the raw columns. When the version records a signature, the served (wrapped) signature must
+/// equal it.
 ///
 /// # Errors
 /// [`Error::Registry`] when the reference cannot be resolved or an artifact cannot be read
 /// (including a digest mismatch); [`Error::Config`] for an unsupported format or a format this
 /// build lacks (`onnx`); [`Error::Load`] when the artifacts are missing, ambiguous or do not
-/// load; [`Error::Incompatible`] when the recorded signature differs; [`Error::Io`] when the
-/// cache directory cannot be written.
+/// load (`transform.json` included); [`Error::Incompatible`] when the recorded signature
+/// differs or the chain does not fit the model ([`crate::TransformPredictor::new`]);
+/// [`Error::Io`] when the cache directory cannot be written.
 #[tracing::instrument(skip_all, fields(model = %reference), err)]
 pub fn load_from_registry(
     registry: &dyn Registry,
@@ -74,6 +80,12 @@ pub fn load_from_registry(
             })
         }
     };
+    let predictor = if v.artifacts.iter().any(|a| a.name == TRANSFORM_ARTIFACT) {
+        let chain = fetch(registry, v, &dir, TRANSFORM_ARTIFACT)?;
+        wrap_with_file(predictor, &chain)?
+    } else {
+        predictor
+    };
     if let Some(sig) = &v.signature {
         if sig != predictor.signature() {
             return Err(Error::Incompatible {
@@ -85,19 +97,6 @@ pub fn load_from_registry(
         }
     }
     Ok(predictor)
-}
-
-#[cfg(feature = "onnx")]
-fn load_onnx(id: ModelIdentity, path: &Path) -> Result<Arc<dyn Predictor>> {
-    Ok(Arc::new(crate::onnx::OnnxPredictor::load(id, path)?))
-}
-
-#[cfg(not(feature = "onnx"))]
-fn load_onnx(_: ModelIdentity, _: &Path) -> Result<Arc<dyn Predictor>> {
-    Err(Error::Config {
-        what: "format".into(),
-        reason: "ONNX models need mlops-serve's `onnx` feature".into(),
-    })
 }
 
 fn ext(name: &str) -> Option<String> {
@@ -126,7 +125,7 @@ fn one_with(v: &ModelVersion, extension: &str, dir: &Path) -> Result<String> {
     let found: Vec<&str> = v
         .artifacts
         .iter()
-        .filter(|a| ext(&a.name).as_deref() == Some(extension))
+        .filter(|a| a.name != TRANSFORM_ARTIFACT && ext(&a.name).as_deref() == Some(extension))
         .map(|a| a.name.as_str())
         .collect();
     match found.as_slice() {

@@ -15,7 +15,7 @@ use crate::deploy::{Controller, Deployment, DeploymentEvent, EventKind, RolloutP
 use crate::engine::{Engine, EngineBuilder, EngineConfig};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::predictor::{predict_guarded, validate_inputs, warmup_inputs, NonFinitePolicy};
+use crate::predictor::{predict_guarded, validate_inputs, NonFinitePolicy};
 use crate::registry::load_from_registry;
 
 /// The actor recorded for changes the watcher makes on its own.
@@ -122,7 +122,7 @@ impl Shared {
     fn load(&self, version: u64) -> Result<Engine> {
         let r = ModelRef::version(self.config.model.clone(), version);
         let predictor = load_from_registry(self.registry.as_ref(), &r, &self.config.cache_dir)?;
-        let warm = warmup_inputs(predictor.signature())?;
+        let warm = predictor.warmup_request()?;
         let rows = validate_inputs(predictor.signature(), &warm, NonFinitePolicy::Allow)?;
         for _ in 0..self.config.warmup_runs.max(1) {
             let out = predict_guarded(predictor.as_ref(), &warm, rows)?;
@@ -134,7 +134,7 @@ impl Shared {
                     model: self.config.model.to_string(),
                     version,
                     reason: format!(
-                        "warm-up output {name:?} element {i} is NaN or infinite on an all-zero input"
+                        "warm-up output {name:?} element {i} is NaN or infinite"
                     ),
                 });
             }
