@@ -109,11 +109,11 @@ pub use predictor::{
 pub use registry::load_from_registry;
 pub use stream::{predict_stream, PredictionStream};
 pub use tensor::{Tensor, TensorData, Tensors};
-pub use transform::{load_model_dir, TransformPredictor, UnknownStat, TRANSFORM_ARTIFACT};
 /// The ONNX protobuf messages (`ModelProto`, `GraphProto`, …), the generated code tract-onnx
 /// ships, for [`OnnxPredictor::from_proto`].
 #[cfg(feature = "onnx")]
 pub use tract_onnx::pb as onnx_proto;
+pub use transform::{load_model_dir, TransformPredictor, UnknownStat, TRANSFORM_ARTIFACT};
 #[cfg(feature = "registry")]
 pub use watch::{RegistryDeployment, WatchConfig, WATCHER_ACTOR};
 

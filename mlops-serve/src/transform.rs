@@ -432,7 +432,10 @@ impl Predictor for TransformPredictor {
         let n = frame.n_rows();
         let _span =
             tracing::debug_span!("transform", model = %self.inner.identity(), rows = n).entered();
-        let out = self.chain.transform(&frame).map_err(|e| self.chain_err(e))?;
+        let out = self
+            .chain
+            .transform(&frame)
+            .map_err(|e| self.chain_err(e))?;
         if out.n_cols() != self.n_features || out.data.len() != n * self.n_features {
             return Err(self.chain_err(mlops_core::Error::InvalidInput {
                 what: "transform chain".into(),
@@ -484,7 +487,11 @@ impl Predictor for TransformPredictor {
 
     fn attach_metrics(&self, metrics: &Metrics) {
         let mut acc = self.lock();
-        if acc.exports.iter().any(|e| e.registry.same_registry(metrics)) {
+        if acc
+            .exports
+            .iter()
+            .any(|e| e.registry.same_registry(metrics))
+        {
             return;
         }
         let e = metrics.for_transform(self.inner.identity(), &self.encoded);
@@ -569,10 +576,7 @@ pub fn load_model_dir(identity: ModelIdentity, dir: &Path) -> Result<Arc<dyn Pre
             [] => {
                 return Err(Error::load(
                     dir,
-                    format!(
-                        "{} has no feed-forward spec *.json next to it",
-                        w.display()
-                    ),
+                    format!("{} has no feed-forward spec *.json next to it", w.display()),
                 ))
             }
             many => {

@@ -133,9 +133,7 @@ impl Shared {
                 return Err(Error::Model {
                     model: self.config.model.to_string(),
                     version,
-                    reason: format!(
-                        "warm-up output {name:?} element {i} is NaN or infinite"
-                    ),
+                    reason: format!("warm-up output {name:?} element {i} is NaN or infinite"),
                 });
             }
         }

@@ -115,7 +115,10 @@ fn strs(v: &[&str]) -> Tensor {
 }
 
 fn request(age: &[f64], color: &[&str]) -> Tensors {
-    Tensors::from([("age".to_owned(), num(age)), ("color".to_owned(), strs(color))])
+    Tensors::from([
+        ("age".to_owned(), num(age)),
+        ("color".to_owned(), strs(color)),
+    ])
 }
 
 /// The chain's transform of the same rows (`""` = missing), through `W` and `B` by hand.
@@ -135,12 +138,7 @@ fn expected(chain: &TransformChain, age: &[f64], color: &[&str]) -> Vec<f32> {
     (0..t.n_rows)
         .map(|i| {
             let row = t.row(i).unwrap();
-            let z: f32 = row
-                .iter()
-                .zip(W)
-                .map(|(&x, w)| x as f32 * w)
-                .sum::<f32>()
-                + B;
+            let z: f32 = row.iter().zip(W).map(|(&x, w)| x as f32 * w).sum::<f32>() + B;
             1.0 / (1.0 + (-z).exp())
         })
         .collect()
@@ -174,10 +172,7 @@ fn signature_takes_raw_columns_and_predictions_follow_the_chain() {
     assert_eq!(p.identity(), &ModelIdentity::new("churn", 1).unwrap());
     assert_eq!(sig.outputs, p.inner().signature().outputs);
     // A missing age (NaN, imputed) and a missing color ("" → the color_nan category).
-    let (age, color) = (
-        [20.0, f64::NAN, 47.5, 35.0],
-        ["blue", "red", "", "red"],
-    );
+    let (age, color) = ([20.0, f64::NAN, 47.5, 35.0], ["blue", "red", "", "red"]);
     let out = p.predict(&request(&age, &color)).unwrap();
     let want = expected(p.chain(), &age, &color);
     assert_close(out["p"].as_f32().unwrap(), &want);
@@ -208,12 +203,13 @@ fn unknown_categories_are_counted_and_exported() {
     // NaN is a missing value for a numeric raw column, even under the default Reject policy.
     assert_eq!(engine.config().non_finite, NonFinitePolicy::Reject);
     let out = engine
-        .predict(request(&[30.0, f64::NAN, 41.0], &["green", "red", "purple"]))
+        .predict(request(
+            &[30.0, f64::NAN, 41.0],
+            &["green", "red", "purple"],
+        ))
         .unwrap();
     assert_eq!(out["p"].rows(), 3);
-    engine
-        .predict(request(&[25.0], &["blue"]))
-        .unwrap();
+    engine.predict(request(&[25.0], &["blue"])).unwrap();
     // Infinity is not a missing value.
     let e = engine
         .predict(request(&[f64::INFINITY], &["blue"]))
@@ -224,6 +220,42 @@ fn unknown_categories_are_counted_and_exported() {
         r#"mlops_serve_unknown_category_total{model="churn",version="1",group="cat",column="color"} 2"#,
         r#"mlops_serve_transform_rows_total{model="churn",version="1"} 4"#,
         r#"mlops_serve_unknown_category_ratio{model="churn",version="1",group="cat",column="color"} 0.5"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+}
+
+#[test]
+fn a_swapped_in_version_exports_its_own_series_including_its_warm_up() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path());
+    let load = |version: u64| -> Arc<TransformPredictor> {
+        let inner = FeedForward::load(
+            ModelIdentity::new("churn", version).unwrap(),
+            &dir.path().join("model.json"),
+            &dir.path().join("model.safetensors"),
+        )
+        .unwrap();
+        Arc::new(TransformPredictor::new(chain(HandleUnknown::Ignore), Arc::new(inner)).unwrap())
+    };
+    let (v1, v2) = (load(1), load(2));
+    let metrics = Metrics::new();
+    let engine = EngineBuilder::new(v1.clone())
+        .with_metrics(metrics.clone())
+        .build()
+        .unwrap();
+    let warm = v2.warmup_request().unwrap();
+    engine.swap(v2.clone(), Some(&warm)).unwrap();
+    engine.predict(request(&[1.0], &["green"])).unwrap();
+    // Attaching twice (another engine on the same registry) does not double-count.
+    v2.attach_metrics(&metrics);
+    assert_eq!(v2.rows_seen(), 2, "warm-up row + one request");
+    assert_eq!(v1.rows_seen(), 0);
+    let text = metrics.encode().unwrap();
+    for line in [
+        r#"mlops_serve_transform_rows_total{model="churn",version="2"} 2"#,
+        r#"mlops_serve_unknown_category_total{model="churn",version="2",group="cat",column="color"} 1"#,
+        r#"mlops_serve_transform_rows_total{model="churn",version="1"} 0"#,
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }
@@ -267,7 +299,10 @@ fn unknown_category_under_error_fails_that_call_only() {
     assert!(e.is_client_error());
     let (age, color) = ([30.0], ["red"]);
     let out = engine.predict(request(&age, &color)).unwrap();
-    assert_close(out["p"].as_f32().unwrap(), &expected(p.chain(), &age, &color));
+    assert_close(
+        out["p"].as_f32().unwrap(),
+        &expected(p.chain(), &age, &color),
+    );
     assert_eq!(p.unknown_stats()[0].unknown, 0);
     assert_eq!(p.rows_seen(), 1);
     // Concurrent requests, one bad: the engine may batch them; only the bad one fails.
@@ -384,7 +419,10 @@ fn wrong_dtypes_shapes_and_missing_columns_are_typed_errors() {
     );
     // A string where a number belongs, and a number where a string belongs.
     check(
-        Tensors::from([("age".into(), strs(&["30"])), ("color".into(), strs(&["red"]))]),
+        Tensors::from([
+            ("age".into(), strs(&["30"])),
+            ("color".into(), strs(&["red"])),
+        ]),
         "age",
     );
     check(
@@ -484,7 +522,12 @@ fn load_model_dir_wraps_when_transform_json_is_present() {
     let p = load_model_dir(id.clone(), dir.path()).unwrap();
     assert_eq!(p.identity(), &id);
     assert_eq!(
-        p.signature().inputs.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        p.signature()
+            .inputs
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
         ["age", "color"]
     );
     let (age, color) = ([33.0, f64::NAN], ["", "blue"]);
@@ -523,7 +566,10 @@ fn load_model_dir_errors_are_typed() {
     // A second spec is ambiguous (transform.json never counts as one).
     std::fs::write(dir.path().join("other.json"), "{}").unwrap();
     let e = load(dir.path()).unwrap_err();
-    assert!(matches!(e, Error::Load { .. }) && e.to_string().contains("other.json"), "{e}");
+    assert!(
+        matches!(e, Error::Load { .. }) && e.to_string().contains("other.json"),
+        "{e}"
+    );
     std::fs::remove_file(dir.path().join("other.json")).unwrap();
     // An ONNX file next to safetensors is ambiguous.
     std::fs::write(dir.path().join("model.onnx"), b"x").unwrap();
@@ -535,7 +581,11 @@ fn load_model_dir_errors_are_typed() {
     std::fs::rename(dir.path().join("model.txt"), dir.path().join("model.json")).unwrap();
     load(dir.path()).unwrap();
     // A transform.json that is not a chain, or that does not fit the model.
-    std::fs::write(dir.path().join(TRANSFORM_ARTIFACT), r#"{"format": "other"}"#).unwrap();
+    std::fs::write(
+        dir.path().join(TRANSFORM_ARTIFACT),
+        r#"{"format": "other"}"#,
+    )
+    .unwrap();
     let e = load(dir.path()).unwrap_err();
     assert!(
         matches!(&e, Error::Load { path, .. } if path.ends_with(TRANSFORM_ARTIFACT)),
@@ -590,7 +640,9 @@ mod registry {
         let p = load_from_registry(&reg, &r, &cache).unwrap();
         assert_eq!(p.signature(), &raw_sig);
         assert_eq!(p.signature().inputs.fields[1].dtype, DType::Bytes);
-        assert!(cache.join(format!("churn/{v}/{TRANSFORM_ARTIFACT}")).is_file());
+        assert!(cache
+            .join(format!("churn/{v}/{TRANSFORM_ARTIFACT}"))
+            .is_file());
         let (age, color) = ([22.0, f64::NAN], ["red", ""]);
         let out = p.predict(&request(&age, &color)).unwrap();
         assert_close(
@@ -639,9 +691,10 @@ mod registry {
             ..WatchConfig::new(name, alias, tmp.path().join("cache"))
         };
         let rd = RegistryDeployment::start(reg, config).unwrap();
-        let r = rd
-            .deployment()
-            .predict(request(&[30.0, 31.0], &["blue", "green"]), &RouteOptions::default());
+        let r = rd.deployment().predict(
+            request(&[30.0, 31.0], &["blue", "green"]),
+            &RouteOptions::default(),
+        );
         assert!(matches!(r, Err(Error::InvalidInput { field, .. }) if field == "color"));
         let r = rd
             .deployment()
@@ -666,7 +719,12 @@ mod http {
     use serde_json::{json, Value};
     use tower::ServiceExt;
 
-    async fn call(app: &axum::Router, method: &str, uri: &str, body: String) -> (StatusCode, String) {
+    async fn call(
+        app: &axum::Router,
+        method: &str,
+        uri: &str,
+        body: String,
+    ) -> (StatusCode, String) {
         let req = Request::builder()
             .method(method)
             .uri(uri)
