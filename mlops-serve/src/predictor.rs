@@ -162,13 +162,13 @@ pub fn validate_request(
             let bad = match t.data() {
                 TensorData::F32(v) => v
                     .iter()
-                    .position(|x| !x.is_finite() && !(nan_ok && x.is_nan())),
+                    .position(|x| !(x.is_finite() || (nan_ok && x.is_nan()))),
                 TensorData::F64(v) => v
                     .iter()
-                    .position(|x| !x.is_finite() && !(nan_ok && x.is_nan())),
+                    .position(|x| !(x.is_finite() || (nan_ok && x.is_nan()))),
                 TensorData::F16(v) => v
                     .iter()
-                    .position(|x| !x.is_finite() && !(nan_ok && x.is_nan())),
+                    .position(|x| !(x.is_finite() || (nan_ok && x.is_nan()))),
                 _ => None,
             };
             if let Some(i) = bad {

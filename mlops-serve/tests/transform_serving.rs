@@ -792,3 +792,22 @@ mod http {
         );
     }
 }
+
+#[cfg(feature = "onnx")]
+#[test]
+fn load_model_dir_loads_one_onnx_model() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixtures.join("mlp.onnx"), dir.path().join("model.onnx")).unwrap();
+    // A stray JSON next to an ONNX model is not a spec (only safetensors need one).
+    std::fs::write(dir.path().join("notes.json"), "{}").unwrap();
+    let id = ModelIdentity::new("mlp", 1).unwrap();
+    let p = load_model_dir(id.clone(), dir.path()).unwrap();
+    let direct = mlops_serve::OnnxPredictor::load(id.clone(), &fixtures.join("mlp.onnx")).unwrap();
+    assert_eq!(p.signature(), direct.signature());
+    std::fs::copy(fixtures.join("mlp.onnx"), dir.path().join("other.onnx")).unwrap();
+    assert!(matches!(
+        load_model_dir(id, dir.path()),
+        Err(Error::Load { .. })
+    ));
+}
