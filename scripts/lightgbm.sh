@@ -56,8 +56,16 @@ export MLOPS_PYTHON="$py"
 run_pipeline() { # $1: report file
     if ! "$bin" pipeline run "$ex/pipeline.toml" --cache "$tmp/cache" --format json \
         >"$1" 2>"$1.err"; then
-        cat "$1.err" "$1" >&2
-        die "mlops pipeline run failed (report above)"
+        # The failed steps' errors (with their logs' last lines), else whatever it printed.
+        "$py" - "$1" <<'PY' >&2 2>/dev/null || cat "$1.err" "$1" >&2
+import json, sys
+rep = json.load(open(sys.argv[1], encoding="utf-8"))
+errs = [s["error"] for s in rep["steps"] if s.get("error")]
+if not errs:
+    sys.exit(1)
+print("\n".join(errs))
+PY
+        die "mlops pipeline run $ex/pipeline.toml failed"
     fi
 }
 run_pipeline "$tmp/first.json"
