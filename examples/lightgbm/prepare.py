@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 from sklearn.datasets import make_classification
@@ -31,7 +32,16 @@ def load_raw(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         header = f.readline().strip().split(",")
     if len(header) < 2 or header[-1] != "label":
         fail(f"{path}: the header must end with a column named 'label', got {header}")
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": reported below
+            data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except ValueError as e:
+        fail(f"{path}: not a numeric CSV ({e})")
+    if data.size == 0:
+        fail(f"{path}: no data rows")
+    if data.shape[1] != len(header):
+        fail(f"{path}: {data.shape[1]} columns per row, {len(header)} in the header")
     if data.shape[0] < 4:
         fail(f"{path}: {data.shape[0]} rows; at least 4 are needed")
     if not np.all(np.isfinite(data[:, :-1])):
@@ -39,6 +49,9 @@ def load_raw(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     y = data[:, -1]
     if not np.all((y == 0) | (y == 1)):
         fail(f"{path}: 'label' must be 0 or 1")
+    counts = np.bincount(y.astype(np.int64), minlength=2)
+    if counts.min() < 2:
+        fail(f"{path}: each class needs at least 2 rows (label counts {counts.tolist()})")
     return data[:, :-1], y.astype(np.int64), header[:-1]
 
 
@@ -72,9 +85,12 @@ def main() -> None:
         )
         names = [f"f{i}" for i in range(x.shape[1])]
     x = x.astype(np.float32).astype(np.float64)
-    x_tr, x_ho, y_tr, y_ho = train_test_split(
-        x, y, test_size=holdout, random_state=seed, stratify=y
-    )
+    try:
+        x_tr, x_ho, y_tr, y_ho = train_test_split(
+            x, y, test_size=holdout, random_state=seed, stratify=y
+        )
+    except ValueError as e:  # too few rows for a stratified split of this size
+        fail(f"cannot split {len(y)} rows with holdout_fraction {holdout}: {e}")
     write_csv(os.environ["MLOPS_OUTPUT_TRAIN"], x_tr, y_tr, names)
     write_csv(os.environ["MLOPS_OUTPUT_HOLDOUT"], x_ho, y_ho, names)
     with open(os.environ["MLOPS_METRICS_FILE"], "w", encoding="utf-8") as f:

@@ -47,8 +47,8 @@ def main() -> None:
     x_ho, y_ho = load(os.environ["MLOPS_INPUT_HOLDOUT"])
     if x_tr.shape[1] != x_ho.shape[1]:
         fail(f"train has {x_tr.shape[1]} features, holdout {x_ho.shape[1]}")
-    if len(np.unique(y_tr)) != 2:
-        fail("the train split needs both classes")
+    if len(np.unique(y_tr)) != 2 or len(np.unique(y_ho)) != 2:
+        fail("the train and holdout splits both need rows of each class (0 and 1)")
     # Single-threaded and deterministic: the same inputs, params and seed give the same bytes,
     # which is what makes the pipeline's cache and reruns meaningful.
     kwargs = {"n_jobs": 1, "deterministic": True, "force_col_wise": True, "verbose": -1}
