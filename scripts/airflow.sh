@@ -2,8 +2,8 @@
 # The Airflow DAG (examples/airflow/mlops_retrain.py) under a real Apache Airflow:
 # `airflow dags test mlops_retrain 2026-12-01` runs examples/airflow/pipeline.toml (the LightGBM
 # example on that day's data) through the DAG's BashOperator; a second `dags test` of the same
-# interval must execute 0 steps (tools/test/airflow_check.py reads the cache's run reports and
-# the Airflow logs).
+# interval must execute 0 steps (tools/test/airflow_check.py reads the cache's run reports, the
+# Airflow logs and the task's XCom in Airflow's SQLite database).
 #
 #   scripts/airflow.sh target/debug/mlops      # or: MLOPS_BIN=target/debug/mlops scripts/airflow.sh
 #
@@ -90,7 +90,7 @@ dags_test "$tmp/first.log"
 t1=$(now_ms)
 dags_test "$tmp/second.log"
 t2=$(now_ms)
-summary="$("$py" "$root/tools/test/airflow_check.py" "$MLOPS_CACHE" "$ds" "$tmp/first.log" "$tmp/second.log")" \
+summary="$("$py" "$root/tools/test/airflow_check.py" "$MLOPS_CACHE" "$ds" "$tmp/first.log" "$tmp/second.log" "$AIRFLOW_HOME/airflow.db")" \
     || exit 1
 version="$("$venvs/venv-airflow/bin/python" -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
 echo "airflow.sh: ok: Airflow $version, $summary (dags test $(( (t1 - t0) / 1000 )).$(( (t1 - t0) % 1000 / 100 )) s, then $(( (t2 - t1) / 1000 )).$(( (t2 - t1) % 1000 / 100 )) s)"
