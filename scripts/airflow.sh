@@ -20,8 +20,11 @@ die() { echo "airflow.sh: $*" >&2; exit 1; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${1:-${MLOPS_BIN:-}}"
 [ -n "$bin" ] || die "usage: scripts/airflow.sh PATH/TO/mlops (or set MLOPS_BIN)"
-[ -x "$bin" ] || die "$bin is not an executable"
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+case "$bin" in
+    */*) [ -x "$bin" ] || die "$bin is not an executable"
+         bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")" ;;
+    *) bin="$(command -v "$bin")" || die "no executable named ${1:-$MLOPS_BIN} on PATH" ;;
+esac
 
 venvs="${XDG_CACHE_HOME:-$HOME/.cache}/mlops-rs"
 ensure_venv() { # $1: venv dir, $2: requirements file
@@ -79,8 +82,9 @@ export MLOPS_PYTHON="$py"
 "$airflow" db migrate >"$tmp/migrate.log" 2>&1 || { tail -n 30 "$tmp/migrate.log" >&2; die "airflow db migrate failed"; }
 dags_test() { # $1: log file
     if ! "$airflow" dags test mlops_retrain "$ds" >"$1" 2>&1; then
-        # The task's own error lines, else the log's end.
-        grep -E 'error:|\[error|Exception|Traceback' "$1" >&2 || tail -n 40 "$1" >&2
+        # What the task's command printed, and Airflow's verdict; else the log's end.
+        { sed -n 's/^[^]]*\] \(.*[^ ]\) *\[airflow\.task\.hooks\.[^]]*SubprocessHook\] loc=subprocess\.py:106$/\1/p' "$1"
+          grep -E 'AirflowException|DagRun failed' "$1"; } >&2 || tail -n 40 "$1" >&2
         die "airflow dags test mlops_retrain $ds failed (log above)"
     fi
 }

@@ -19,8 +19,11 @@ die() { echo "lightgbm.sh: $*" >&2; exit 1; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${1:-${MLOPS_BIN:-}}"
 [ -n "$bin" ] || die "usage: scripts/lightgbm.sh PATH/TO/mlops (or set MLOPS_BIN)"
-[ -x "$bin" ] || die "$bin is not an executable"
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+case "$bin" in
+    */*) [ -x "$bin" ] || die "$bin is not an executable"
+         bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")" ;;
+    *) bin="$(command -v "$bin")" || die "no executable named ${1:-$MLOPS_BIN} on PATH" ;;
+esac
 
 req="$root/examples/lightgbm/requirements.txt"
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/mlops-rs/venv-lightgbm"
