@@ -54,3 +54,12 @@ log "validating deploy/kubernetes"
 # 3. The whole workspace, every feature, doc-tests included.
 log "cargo test --workspace --all-features"
 cargo test --workspace --all-features --locked "$@"
+
+# 4. Command steps in other languages, with the binary the tests just built: a LightGBM
+#    pipeline exported with onnxmltools (onnxruntime and `mlops serve` against LightGBM), and
+#    the Airflow DAG under `airflow dags test` (twice: the rerun executes 0 steps). Each
+#    installs its pinned venv under ~/.cache/mlops-rs/ from PyPI.
+log "examples/lightgbm (scripts/lightgbm.sh)"
+./scripts/lightgbm.sh "${CARGO_TARGET_DIR:-target}/debug/mlops"
+log "examples/airflow (scripts/airflow.sh)"
+./scripts/airflow.sh "${CARGO_TARGET_DIR:-target}/debug/mlops"

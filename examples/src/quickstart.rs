@@ -1,30 +1,32 @@
-//! The end-to-end quickstart: the life of a model on the embedded file registry.
+//! The end-to-end quickstart: the life of a model on the embedded file registry, with the loop
+//! (detect → retrain → gate → canary) running by itself.
 //!
-//! 1. generate a dataset and snapshot it (content digest, lineage);
-//! 2. train a small candle classifier (an MLP, candle-nn's AdamW) and score it with
-//!    scikit-learn-equal metrics;
-//! 3. register v1 with its metrics, signature and lineage, and alias it `production`;
-//! 4. serve `churn@production` through a registry-driven deployment (dynamic batching,
-//!    rollout controller, alias watcher) and check it answers with the trained probabilities;
-//! 5. drive traffic whose distribution shifts, and let a drift report flag it;
-//! 6. retrain v2 on the newer data, point the `canary` alias at it: the watcher deploys it at
-//!    10 %, the controller steps it to 50 % and promotes it, moving `production` in the registry;
-//! 7. a deliberately faulty v3 goes out as a canary and is rolled back automatically, its
-//!    alias removed with the reason;
+//! 1. generate customer data (four numeric columns, one text column `plan`) and snapshot it;
+//! 2. run the training pipeline (`pipeline.toml`, built-in steps): split, fit the
+//!    preprocessing, tune an MLP for a few trials, train, gate, and register v1 — the first
+//!    model, gated on value thresholds only, aliased `production`;
+//! 3. serve `churn@production` through a registry-driven deployment: clients send raw columns
+//!    (the text column as OIP BYTES), the version's fitted transform runs before the model;
+//! 4. traffic shifts; a drift report flags it; late labels show live accuracy falling;
+//! 5. the alert rules fire, and the alert's hook runs the pipeline on the newly landed data:
+//!    it gates the retrained candidate against the champion on the same held-out rows,
+//!    registers v2 with lineage (trigger included) and points `canary` at it; the watcher
+//!    deploys it at 10 %, the controller steps it to 50 % and promotes it;
+//! 6. a deliberately worse config (the two most informative columns left out) is refused by
+//!    the gate, which names the failed threshold with its numbers;
+//! 7. v3 (one-hot `handle_unknown = "error"`) passes a lenient gate, goes out as a canary, and
+//!    fails online when a new plan appears in the traffic: the controller rolls it back;
 //! 8. print the registry's audit log, the deployment's events and the serving metrics.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{DType, Device, Module, D};
-use candle_nn::{Optimizer, VarBuilder, VarMap};
-use mlops_core::metrics::{self, ClassificationReport};
-use mlops_core::{AliasName, DatasetSnapshot, Lineage, ModelName, SnapshotBuilder};
+use mlops_core::{AliasName, DatasetSnapshot, ModelName, SnapshotBuilder};
 use mlops_drift::io::{Column, Table};
 use mlops_drift::{DriftConfig, DriftReport, ProfileConfig, ReferenceProfile};
 use mlops_monitor::alert::{AlertEngine, AlertSink, AlertState, RuleSet, WebhookSink};
@@ -35,38 +37,36 @@ use mlops_monitor::record::{now_ms, Value};
 use mlops_monitor::report::{build_states, MonitorReport, ReportConfig};
 use mlops_monitor::serve_sink::{LogSink, SinkConfig};
 use mlops_monitor::window::WindowSpec;
-use mlops_registry::{Change, EventKind, FileRegistry, NewVersion, Registry};
+use mlops_pipeline::on_alert::{AlertTrigger, AlertTriggerConfig, TriggerOutcome};
+use mlops_pipeline::{Pipeline, RunOptions, RunReport, Runner, StepStatus, TriggerCause};
+use mlops_registry::{EventKind, FileRegistry, Registry};
 use mlops_serve::deploy::Routed;
 use mlops_serve::deploy::{
     Deployment, DeploymentEvent, EventKind as DeployEvent, RolloutPolicy, RouteOptions, Strategy,
 };
 use mlops_serve::sink::{PredictionRecord, PredictionSink};
 use mlops_serve::{
-    EngineConfig, FeedForward, Metrics, ModelIdentity, Predictor, RegistryDeployment, Tensor,
-    Tensors, WatchConfig,
+    EngineConfig, Metrics, ModelIdentity, RegistryDeployment, Tensor, TensorData, Tensors,
+    WatchConfig,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const FEATURES: usize = 4;
-const HIDDEN: usize = 16;
+const PLANS: [&str; 3] = ["basic", "pro", "enterprise"];
 
 /// What the quickstart produced, for the test to check.
 #[derive(Debug)]
 pub struct Summary {
-    /// Snapshot of the training data.
-    pub train: DatasetSnapshot,
-    /// Snapshot of the evaluation data.
-    pub eval: DatasetSnapshot,
-    /// Metrics of v1 on the evaluation data.
-    pub report: ClassificationReport<usize>,
-    /// ROC AUC of v1 on the evaluation data.
-    pub roc_auc: f64,
-    /// Log loss of v1 on the evaluation data.
-    pub log_loss: f64,
-    /// Training loss of v1, first and last epoch.
-    pub train_loss: (f32, f32),
-    /// Versions registered (v1, v2, v3).
+    /// Snapshot of the first day's data.
+    pub day1: DatasetSnapshot,
+    /// Snapshot of the data that landed after the shift.
+    pub day2: DatasetSnapshot,
+    /// The pipeline runs: v1 (manual), v2 (triggered by the alert), the worse config, v3.
+    pub runs: Vec<RunReport>,
+    /// What the alert trigger did with each alert that started firing.
+    pub trigger_outcomes: Vec<String>,
+    /// Versions registered, in order.
     pub versions: Vec<u64>,
     /// Version the `production` alias points to at the end.
     pub production: u64,
@@ -74,9 +74,14 @@ pub struct Summary {
     pub canary_alias_left: bool,
     /// The registry's audit log.
     pub history: Vec<mlops_registry::Event>,
+    /// Each registered version's tags.
+    pub tags: BTreeMap<u64, BTreeMap<String, String>>,
+    /// Each registered version's parent.
+    pub parents: BTreeMap<u64, Option<u64>>,
     /// The deployment's events.
     pub events: Vec<DeploymentEvent>,
-    /// Largest absolute difference between served and training-time probabilities.
+    /// Largest absolute difference between served probabilities and the pipeline's model
+    /// directory scored locally on the same rows.
     pub max_serving_diff: f64,
     /// Columns the drift report flagged on the shifted traffic.
     pub drifted_columns: Vec<String>,
@@ -84,7 +89,7 @@ pub struct Summary {
     pub failures_during_v2: u64,
     /// Requests answered by each version while v2 was a canary.
     pub v2_phase_by_version: BTreeMap<u64, u64>,
-    /// Client-visible failures while faulty v3 was a canary, before its rollback.
+    /// Client-visible failures while v3 was a canary, before its rollback.
     pub failures_during_v3: u64,
     /// Requests served in the whole run.
     pub served_requests: u64,
@@ -99,15 +104,109 @@ pub struct Summary {
     pub labels_matched: u64,
     /// Rules whose alerts fired, as the local webhook received them.
     pub alerts_fired: Vec<String>,
+    /// The serving metrics' unknown-category ratio of `plan`, per version, at the end.
+    pub unknown_plan_ratio: BTreeMap<u64, f64>,
+}
+
+/// One customer: four numeric features and a plan.
+#[derive(Debug, Clone)]
+struct Row {
+    f: [f64; FEATURES],
+    plan: String,
+    label: usize,
+}
+
+/// Two Gaussian blobs in 4 dimensions (class 1 shifted by `shift` on every axis), and a plan
+/// that leans towards `enterprise` for class 1.
+fn customers(rng: &mut StdRng, n: usize, shift: f64) -> Vec<Row> {
+    (0..n)
+        .map(|_| {
+            let label = usize::from(rng.gen_bool(0.5));
+            let mut f = [0.0; FEATURES];
+            for v in &mut f {
+                // Box–Muller: a standard normal from two uniforms.
+                let (u1, u2): (f64, f64) = (rng.gen_range(1e-12..1.0), rng.gen());
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                *v = z + shift * label as f64;
+            }
+            let plan = if label == 1 && rng.gen_bool(0.3) {
+                "enterprise"
+            } else {
+                PLANS[rng.gen_range(0..3)]
+            };
+            Row {
+                f,
+                plan: plan.to_owned(),
+                label,
+            }
+        })
+        .collect()
+}
+
+fn write_csv(path: &Path, rows: &[Row], prefix: &str) -> Result<()> {
+    let mut out = String::from("id,f0,f1,f2,f3,plan,churned\n");
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str(&format!("{prefix}{i}"));
+        for v in &r.f {
+            out.push_str(&format!(",{v:.6}"));
+        }
+        out.push_str(&format!(",{},{}\n", r.plan, r.label));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The raw-column request for `rows`: f0..f3 as FP64, plan as BYTES. The CSV keeps six
+/// decimals; the requests send the same rounded values, so served and offline scores agree.
+fn to_inputs(rows: &[Row]) -> Result<Tensors> {
+    let n = rows.len();
+    let mut t = Tensors::new();
+    for j in 0..FEATURES {
+        let v: Vec<f64> = rows
+            .iter()
+            .map(|r| format!("{:.6}", r.f[j]).parse::<f64>().unwrap_or(f64::NAN))
+            .collect();
+        t.insert(format!("f{j}"), Tensor::new(vec![n], TensorData::F64(v))?);
+    }
+    let plans = rows.iter().map(|r| r.plan.clone().into_bytes()).collect();
+    t.insert(
+        "plan".into(),
+        Tensor::new(vec![n], TensorData::Bytes(plans))?,
+    );
+    Ok(t)
+}
+
+fn to_table(rows: &[Row]) -> Table {
+    Table {
+        columns: (0..FEATURES)
+            .map(|j| {
+                (
+                    format!("f{j}"),
+                    Column::Numeric(rows.iter().map(|r| r.f[j]).collect()),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// P(churn) of each row from a `[n, 2]` probability output.
+fn proba(r: &Routed) -> Result<Vec<f64>> {
+    let t = r.outputs.get("y").context("output y")?;
+    let n = t.shape().first().copied().unwrap_or(0);
+    (0..n)
+        .map(|i| t.data().get_f64(i * 2 + 1).context("a numeric output"))
+        .collect()
 }
 
 /// One served request, logged as `mlops serve --log-predictions` logs it: the request goes
 /// through the deployment, then its record is offered to the prediction log's sink (which
 /// never blocks).
-fn predict_logged(d: &Deployment, sink: &LogSink, id: String, rows: &[Vec<f64>]) -> Result<Routed> {
+fn predict_logged(d: &Deployment, sink: &LogSink, id: String, rows: &[Row]) -> Result<Routed> {
     let arrived = std::time::SystemTime::now();
     let started = Instant::now();
-    let inputs = Tensors::from([("x".to_owned(), to_tensor(rows)?)]);
+    let inputs = to_inputs(rows)?;
     let logged = sink.sampled("churn").then(|| inputs.clone());
     let r = d.predict(inputs, &RouteOptions::default())?;
     if let Some(inputs) = logged {
@@ -124,6 +223,229 @@ fn predict_logged(d: &Deployment, sink: &LogSink, id: String, rows: &[Vec<f64>])
             error: None,
         });
     }
+    Ok(r)
+}
+
+struct Traffic {
+    requests: u64,
+    failures: u64,
+    by_version: BTreeMap<u64, u64>,
+}
+
+/// Sends single-row requests for `rows` from `threads` client threads, round after round,
+/// until `done` holds (checked between requests) or `timeout` passes.
+fn drive(
+    d: &Deployment,
+    rows: &[Row],
+    threads: usize,
+    done: &(dyn Fn(&Deployment) -> bool + Sync),
+    timeout: Duration,
+) -> Result<Traffic> {
+    let stop = AtomicBool::new(false);
+    let requests = AtomicU64::new(0);
+    let failures = AtomicU64::new(0);
+    let by_version = Mutex::new(BTreeMap::<u64, u64>::new());
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (stop, requests, failures, by_version) = (&stop, &requests, &failures, &by_version);
+            s.spawn(move || {
+                let mut i = t;
+                let mut local = BTreeMap::<u64, u64>::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let row = &rows[i % rows.len()];
+                    i += threads;
+                    let Ok(x) = to_inputs(std::slice::from_ref(row)) else {
+                        break;
+                    };
+                    match d.predict(x, &RouteOptions::default()) {
+                        Ok(r) => *local.entry(r.model.version).or_default() += 1,
+                        Err(_) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    requests.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut all = by_version.lock().unwrap_or_else(|p| p.into_inner());
+                for (v, n) in local {
+                    *all.entry(v).or_default() += n;
+                }
+            });
+        }
+        while !done(d) && start.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    if !done(d) {
+        bail!("timed out after {timeout:?} waiting for the deployment");
+    }
+    Ok(Traffic {
+        requests: requests.into_inner(),
+        failures: failures.into_inner(),
+        by_version: by_version.into_inner().unwrap_or_else(|p| p.into_inner()),
+    })
+}
+
+/// The training pipeline, as `mlops pipeline run` reads it. `work` is its output directory,
+/// `groups` its preprocessing, `log_loss_change` the improvement over the champion the gate
+/// asks for (none: value thresholds only).
+fn pipeline_toml(work: &str, groups: &str, log_loss_change: Option<f64>) -> String {
+    let change = log_loss_change
+        .map(|c| format!("min_absolute_change = {c}\n"))
+        .unwrap_or_default();
+    format!(
+        r#"name = "churn"
+seed = 7
+
+[[steps]]
+name = "split"
+kind = "split"
+inputs = {{ data = "data/current.csv" }}
+outputs = {{ train = "{work}/train.csv", holdout = "{work}/holdout.csv" }}
+params = {{ holdout_fraction = 0.2, id_column = "id" }}
+
+[[steps]]
+name = "prep"
+kind = "fit_transform"
+inputs = {{ train = "@split.train" }}
+outputs = {{ transform = "{work}/transform.json" }}
+params = {{ groups = {groups} }}
+
+[[steps]]
+name = "tune"
+kind = "tune"
+inputs = {{ train = "@split.train", transform = "@prep.transform" }}
+outputs = {{ best = "{work}/best.json", journal = "{work}/study.journal" }}
+params = {{ trainer = "mlp", label = "churned", drop = ["id"], n_trials = 4, sampler = "tpe", fixed = {{ hidden = 16, epochs = 40, batch_size = 200 }}, space = {{ lr = {{ type = "float", low = 0.003, high = 0.1, log = true }}, weight_decay = {{ type = "float", low = 1e-6, high = 1e-2, log = true }} }} }}
+
+[[steps]]
+name = "train"
+kind = "train_mlp"
+inputs = {{ train = "@split.train", transform = "@prep.transform", params = "@tune.best" }}
+outputs = {{ model = "{work}/model" }}
+params = {{ label = "churned", drop = ["id"] }}
+
+[gate]
+candidate = "@train.model"
+heldout = "@split.holdout"
+label = "churned"
+id = "id"
+champion = "production"
+
+[gate.metrics.roc_auc]
+threshold = 0.85
+
+[gate.metrics.log_loss]
+threshold = 0.5
+{change}
+[register]
+model = "churn"
+alias = "canary"
+first_alias = "production"
+"#
+    )
+}
+
+/// Numbers imputed and standardised; the plan one-hot encoded (`handle_unknown` as given).
+fn groups(numeric: &[&str], handle_unknown: &str) -> String {
+    let cols: Vec<String> = numeric.iter().map(|c| format!("\"{c}\"")).collect();
+    format!(
+        r#"[{{ name = "num", columns = [{}], steps = [{{ step = "simple_imputer", strategy = "mean" }}, {{ step = "standard_scaler" }}] }}, {{ name = "cat", columns = ["plan"], steps = [{{ step = "onehot_encoder", handle_unknown = "{handle_unknown}" }}] }}]"#,
+        cols.join(", ")
+    )
+}
+
+fn print_run(out: &mut impl Write, r: &RunReport) -> Result<()> {
+    writeln!(out, "   run {} ({}):", &r.run_id[..12], r.trigger.label())?;
+    for s in &r.steps {
+        let status = match s.status {
+            StepStatus::Ran => "ran",
+            StepStatus::Cached => "cached",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "skipped",
+        };
+        let metrics: Vec<String> = s
+            .metrics
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("best_") || k.starts_with("rows") || *k == "train_log_loss"
+            })
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .collect();
+        writeln!(
+            out,
+            "     {status:<7} {:<6} {:>6.2}s  {}",
+            s.name,
+            s.duration_s,
+            metrics.join(", ")
+        )?;
+        if let Some(e) = &s.error {
+            writeln!(out, "             {e}")?;
+        }
+    }
+    if let Some(g) = &r.gate {
+        let passed = g["passed"].as_bool() == Some(true);
+        let vs = match g["champion"]["version"].as_u64() {
+            Some(v) => format!("against production = v{v}"),
+            None => "first model: value thresholds only".into(),
+        };
+        let mut cells = Vec::new();
+        for m in g["metrics"].as_array().into_iter().flatten() {
+            let base = m["baseline"]
+                .as_f64()
+                .map(|b| format!(" (champion {b:.4})"))
+                .unwrap_or_default();
+            cells.push(format!(
+                "{} {:.4}{base}",
+                m["metric"].as_str().unwrap_or("?"),
+                m["candidate"].as_f64().unwrap_or(f64::NAN)
+            ));
+        }
+        writeln!(
+            out,
+            "     gate {} ({vs}; {} held-out rows): {}",
+            if passed { "passed" } else { "REFUSED" },
+            g["n_rows"],
+            cells.join(", ")
+        )?;
+        for reason in g["reasons"].as_array().into_iter().flatten() {
+            writeln!(out, "       - {}", reason.as_str().unwrap_or("?"))?;
+        }
+    }
+    match &r.registered {
+        Some(reg) => writeln!(
+            out,
+            "     registered churn/{}{}",
+            reg.version,
+            reg.alias
+                .as_ref()
+                .map(|a| format!(" and set {a} -> v{}", reg.version))
+                .unwrap_or_default()
+        )?,
+        None => writeln!(out, "     not registered")?,
+    }
+    Ok(())
+}
+
+fn run_pipeline(
+    runner: &Runner,
+    dir: &Path,
+    file: &str,
+    text: &str,
+    registry: &dyn Registry,
+    trigger: TriggerCause,
+) -> Result<RunReport> {
+    let path = dir.join(file);
+    std::fs::write(&path, text)?;
+    let p = Pipeline::load(&path)?;
+    let opts = RunOptions {
+        cache_dir: Some(dir.join("pipeline-cache")),
+        trigger,
+        ..RunOptions::default()
+    };
+    let r = runner.run_and_register(&p, &opts, Some(registry))?;
+    ensure!(r.steps_ok(), "a pipeline step failed: {r:#?}");
     Ok(r)
 }
 
@@ -184,227 +506,6 @@ condition = { above = 0.25 }
 severity = "warning"
 "#;
 
-/// Two Gaussian blobs in `dim` dimensions; class 1 is shifted by `shift` on every axis.
-fn blobs(rng: &mut StdRng, n: usize, dim: usize, shift: f64) -> (Vec<Vec<f64>>, Vec<usize>) {
-    let mut x = Vec::with_capacity(n);
-    let mut y = Vec::with_capacity(n);
-    for _ in 0..n {
-        let label = usize::from(rng.gen_bool(0.5));
-        let row = (0..dim)
-            .map(|_| {
-                // Box–Muller: a standard normal from two uniforms.
-                let (u1, u2): (f64, f64) = (rng.gen_range(1e-12..1.0), rng.gen());
-                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-                z + shift * label as f64
-            })
-            .collect();
-        x.push(row);
-        y.push(label);
-    }
-    (x, y)
-}
-
-fn write_csv(path: &Path, x: &[Vec<f64>], y: &[usize]) -> Result<()> {
-    let mut out = String::new();
-    let dim = x.first().map_or(0, Vec::len);
-    let header: Vec<String> = (0..dim).map(|i| format!("f{i}")).collect();
-    out.push_str(&header.join(","));
-    out.push_str(",label\n");
-    for (row, label) in x.iter().zip(y) {
-        for v in row {
-            out.push_str(&format!("{v:.6},"));
-        }
-        out.push_str(&format!("{label}\n"));
-    }
-    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
-}
-
-/// A 4 → 16 (ReLU) → 2 MLP trained with candle-nn's AdamW on the cross-entropy loss.
-struct Trained {
-    varmap: VarMap,
-    /// P(class 1) on the evaluation rows, computed by the training graph.
-    eval_proba: Vec<f64>,
-    loss: (f32, f32),
-}
-
-fn train_mlp(
-    rng: &mut StdRng,
-    x: &[Vec<f64>],
-    y: &[usize],
-    x_eval: &[Vec<f64>],
-    epochs: usize,
-) -> Result<Trained> {
-    let dev = Device::Cpu;
-    let mut varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
-    let l0 = candle_nn::linear(FEATURES, HIDDEN, vb.pp("l0"))?;
-    let l1 = candle_nn::linear(HIDDEN, 2, vb.pp("l1"))?;
-    // candle's CPU initialiser cannot be seeded: overwrite it with PyTorch's default
-    // (uniform ±1/sqrt(fan_in)) drawn from the quickstart's seeded generator.
-    for (name, shape, fan_in) in [
-        ("l0.weight", (HIDDEN, FEATURES), FEATURES),
-        ("l0.bias", (HIDDEN, 1), FEATURES),
-        ("l1.weight", (2, HIDDEN), HIDDEN),
-        ("l1.bias", (2, 1), HIDDEN),
-    ] {
-        let k = 1.0 / (fan_in as f32).sqrt();
-        let n = shape.0 * shape.1;
-        let v: Vec<f32> = (0..n).map(|_| rng.gen_range(-k..k)).collect();
-        let t = if name.ends_with("bias") {
-            candle_core::Tensor::from_vec(v, shape.0, &dev)?
-        } else {
-            candle_core::Tensor::from_vec(v, shape, &dev)?
-        };
-        varmap.set_one(name, t)?;
-    }
-    let xs = to_candle(x)?;
-    let labels: Vec<u32> = y.iter().map(|&l| l as u32).collect();
-    let ys = candle_core::Tensor::from_vec(labels, y.len(), &dev)?;
-    let params = candle_nn::ParamsAdamW {
-        lr: 0.05,
-        ..Default::default()
-    };
-    let mut opt = candle_nn::AdamW::new(varmap.all_vars(), params)?;
-    let forward = |t: &candle_core::Tensor| -> candle_core::Result<candle_core::Tensor> {
-        l1.forward(&l0.forward(t)?.relu()?)
-    };
-    let mut first = f32::NAN;
-    let mut last = f32::NAN;
-    for epoch in 0..epochs {
-        let loss = candle_nn::loss::cross_entropy(&forward(&xs)?, &ys)?;
-        opt.backward_step(&loss)?;
-        last = loss.to_scalar::<f32>()?;
-        if epoch == 0 {
-            first = last;
-        }
-    }
-    let probs = candle_nn::ops::softmax(&forward(&to_candle(x_eval)?)?, D::Minus1)?;
-    let eval_proba: Vec<f64> = probs
-        .to_vec2::<f32>()?
-        .iter()
-        .map(|r| f64::from(r[1]))
-        .collect();
-    Ok(Trained {
-        varmap,
-        eval_proba,
-        loss: (first, last),
-    })
-}
-
-fn to_candle(rows: &[Vec<f64>]) -> Result<candle_core::Tensor> {
-    let data: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
-    Ok(candle_core::Tensor::from_vec(
-        data,
-        (rows.len(), FEATURES),
-        &Device::Cpu,
-    )?)
-}
-
-/// Writes the model in mlops-serve's feed-forward format: the VarMap's safetensors (PyTorch's
-/// `[out, in]` layout, names `l0.weight`, ...) and a JSON spec naming the layers.
-fn save_model(dir: &Path, varmap: &VarMap) -> Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let spec = dir.join("model.json");
-    let weights = dir.join("model.safetensors");
-    std::fs::write(
-        &spec,
-        r#"{"input": "x", "output": "probs", "feature_names": ["f0", "f1", "f2", "f3"],
- "layers": [{"weight": "l0.weight", "bias": "l0.bias", "activation": "relu"},
-            {"weight": "l1.weight", "bias": "l1.bias", "activation": "softmax"}]}"#,
-    )?;
-    varmap.save(&weights)?;
-    Ok((spec, weights))
-}
-
-/// v3, deliberately broken: v2's first layer multiplied by 3e38, as after training that
-/// diverged. On the all-zero warm-up input it answers normally (0 · w = 0); on real rows the
-/// products overflow to ±inf and the softmax turns them into NaN.
-fn corrupt(v2: &VarMap) -> Result<VarMap> {
-    let mut bad = VarMap::new();
-    let data = v2.data().lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    {
-        let vb = VarBuilder::from_varmap(&bad, DType::F32, &Device::Cpu);
-        candle_nn::linear(FEATURES, HIDDEN, vb.pp("l0"))?;
-        candle_nn::linear(HIDDEN, 2, vb.pp("l1"))?;
-    }
-    for (name, var) in data.iter() {
-        let t = var.as_tensor();
-        let t = if name == "l0.weight" {
-            t.affine(3e38, 0.0)?
-        } else {
-            t.clone()
-        };
-        bad.set_one(name, t)?;
-    }
-    Ok(bad)
-}
-
-/// What clients saw while driving traffic.
-#[derive(Default)]
-struct Traffic {
-    requests: u64,
-    failures: u64,
-    by_version: BTreeMap<u64, u64>,
-}
-
-/// Sends single-row requests for `rows` from `threads` client threads, round after round,
-/// until `done` holds (checked between requests) or `timeout` passes.
-fn drive(
-    d: &Deployment,
-    rows: &[Vec<f64>],
-    threads: usize,
-    done: &(dyn Fn(&Deployment) -> bool + Sync),
-    timeout: Duration,
-) -> Result<Traffic> {
-    let stop = AtomicBool::new(false);
-    let requests = AtomicU64::new(0);
-    let failures = AtomicU64::new(0);
-    let by_version = Mutex::new(BTreeMap::<u64, u64>::new());
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let (stop, requests, failures, by_version) = (&stop, &requests, &failures, &by_version);
-            s.spawn(move || {
-                let mut i = t;
-                let mut local = BTreeMap::<u64, u64>::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let row = &rows[i % rows.len()];
-                    i += threads;
-                    let Ok(x) = to_tensor(std::slice::from_ref(row)) else {
-                        break;
-                    };
-                    match d.predict(
-                        Tensors::from([("x".to_owned(), x)]),
-                        &RouteOptions::default(),
-                    ) {
-                        Ok(r) => *local.entry(r.model.version).or_default() += 1,
-                        Err(_) => {
-                            failures.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    requests.fetch_add(1, Ordering::Relaxed);
-                }
-                let mut all = by_version.lock().unwrap_or_else(|p| p.into_inner());
-                for (v, n) in local {
-                    *all.entry(v).or_default() += n;
-                }
-            });
-        }
-        while !done(d) && start.elapsed() < timeout {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        stop.store(true, Ordering::Relaxed);
-    });
-    if !done(d) {
-        bail!("timed out after {timeout:?} waiting for the deployment");
-    }
-    Ok(Traffic {
-        requests: requests.into_inner(),
-        failures: failures.into_inner(),
-        by_version: by_version.into_inner().unwrap_or_else(|p| p.into_inner()),
-    })
-}
-
 fn wait_for(what: &str, timeout: Duration, cond: impl Fn() -> bool) -> Result<()> {
     let start = Instant::now();
     while !cond() {
@@ -452,34 +553,6 @@ fn print_events(out: &mut impl Write, events: &[DeploymentEvent]) -> Result<()> 
     Ok(())
 }
 
-fn register_version(
-    registry: &dyn Registry,
-    name: &ModelName,
-    dir: &Path,
-    varmap: &VarMap,
-    description: &str,
-    metrics_: &[(&str, f64)],
-    lineage: Lineage,
-) -> Result<(u64, mlops_core::Signature)> {
-    let (spec, weights) = save_model(dir, varmap)?;
-    // The signature the serving model derives from its spec, recorded so that loading it back
-    // from the registry checks the two agree.
-    let local = FeedForward::load(ModelIdentity::new(name.as_str(), 1)?, &spec, &weights)?;
-    let signature = local.signature().clone();
-    let mut new = NewVersion::new(name.clone())
-        .with_description(description)
-        .with_artifact_file(&spec)?
-        .with_artifact_file(&weights)?
-        .with_format("safetensors")
-        .with_signature(signature.clone())
-        .with_param("optimizer", "candle-nn AdamW lr=0.05")
-        .with_tag("stage", "quickstart")
-        .with_lineage(lineage);
-    for (k, v) in metrics_ {
-        new = new.with_metric(*k, *v);
-    }
-    Ok((registry.register(new)?.version.version, signature))
-}
 /// One line per audit-log event.
 fn describe(kind: &EventKind) -> String {
     match kind {
@@ -501,124 +574,62 @@ fn describe(kind: &EventKind) -> String {
     }
 }
 
-fn to_table(rows: &[Vec<f64>]) -> Table {
-    let dim = rows.first().map_or(0, Vec::len);
-    Table {
-        columns: (0..dim)
-            .map(|j| {
-                (
-                    format!("f{j}"),
-                    Column::Numeric(rows.iter().map(|r| r[j]).collect()),
-                )
-            })
-            .collect(),
-    }
-}
-
 /// Runs the quickstart in `dir`, telling the story on `out`.
 ///
 /// # Errors
-/// When a file cannot be written, a metric cannot be computed, or the deployment does not
-/// reach the expected state within its time limit.
+/// When a file cannot be written, a pipeline run or a metric fails, or the deployment does
+/// not reach the expected state within its time limit.
 pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     let mut rng = StdRng::seed_from_u64(7);
     writeln!(out, "mlops-rs quickstart in {}", dir.display())?;
-
-    writeln!(out, "\n1. Generate a dataset and snapshot it")?;
-    let (x_train, y_train) = blobs(&mut rng, 4000, FEATURES, 1.5);
-    let (x_eval, y_eval) = blobs(&mut rng, 1000, FEATURES, 1.5);
-    let train_path = dir.join("train.csv");
-    let eval_path = dir.join("eval.csv");
-    write_csv(&train_path, &x_train, &y_train)?;
-    write_csv(&eval_path, &x_eval, &y_eval)?;
-    let train = SnapshotBuilder::new()
-        .path(&train_path)
-        .with_source_uri(format!("file://{}", train_path.display()))
-        .detect_git_commit(dir)
-        .build()?;
-    let eval = SnapshotBuilder::new()
-        .path(&eval_path)
-        .with_parent(train.digest)
-        .build()?;
-    writeln!(
-        out,
-        "   train.csv: {} rows, {} bytes, digest {}",
-        train.row_count.unwrap_or(0),
-        train.total_bytes,
-        train.digest
-    )?;
-    writeln!(
-        out,
-        "   eval.csv:  {} rows, digest {} (parent {})",
-        eval.row_count.unwrap_or(0),
-        eval.digest,
-        &train.digest.to_hex()[..12]
-    )?;
-
-    writeln!(
-        out,
-        "\n2. Train a {FEATURES}-{HIDDEN}-2 MLP with candle-nn (AdamW, cross-entropy) and evaluate it"
-    )?;
-    let v1_model = train_mlp(&mut rng, &x_train, &y_train, &x_eval, 150)?;
-    let proba = &v1_model.eval_proba;
-    let pred: Vec<usize> = proba.iter().map(|&p| usize::from(p >= 0.5)).collect();
-    let report = metrics::classification_report(&y_eval, &pred)?;
-    let truth: Vec<bool> = y_eval.iter().map(|&l| l == 1).collect();
-    let roc_auc = metrics::roc_auc(&truth, proba)?;
-    let log_loss = metrics::log_loss_binary(&truth, proba)?;
-    writeln!(
-        out,
-        "   training loss {:.4} -> {:.4} over 150 epochs",
-        v1_model.loss.0, v1_model.loss.1
-    )?;
-    writeln!(
-        out,
-        "   accuracy {:.4}, macro F1 {:.4}, ROC AUC {roc_auc:.4}, log loss {log_loss:.4} (scikit-learn's definitions)",
-        report.accuracy, report.macro_avg.f1
-    )?;
-
-    writeln!(
-        out,
-        "\n3. Register v1 in the file registry and alias it `production`"
-    )?;
+    let runner = Runner::new().with_builtins();
     let registry: Arc<dyn Registry> = Arc::new(FileRegistry::open(dir.join("registry"))?);
     let name = ModelName::new("churn")?;
     let production = AliasName::new("production")?;
     let canary = AliasName::new("canary")?;
-    let lineage = Lineage {
-        datasets: vec![train.digest, eval.digest],
-        code_commit: train.git_commit.clone(),
-        parent_version: None,
-    };
-    let (v1, _) = register_version(
-        registry.as_ref(),
-        &name,
-        &dir.join("build/v1"),
-        &v1_model.varmap,
-        "MLP on blobs",
-        &[
-            ("accuracy", report.accuracy),
-            ("roc_auc", roc_auc),
-            ("log_loss", log_loss),
-        ],
-        lineage.clone(),
-    )?;
-    registry.set_alias(
-        &name,
-        &production,
-        v1,
-        &Change::new("quickstart", "first model"),
-    )?;
+    let mut runs = Vec::new();
+
+    writeln!(out, "\n1. Customer data lands: snapshot it")?;
+    let day1_rows = customers(&mut rng, 5000, 1.5);
+    let current = dir.join("data/current.csv");
+    write_csv(&current, &day1_rows, "d1-")?;
+    let day1 = SnapshotBuilder::new()
+        .path(&current)
+        .with_source_uri(format!("file://{}", current.display()))
+        .build()?;
     writeln!(
         out,
-        "   registered churn/{v1} (datasets {} and {}) and set production -> v{v1}",
-        &train.digest.to_hex()[..12],
-        &eval.digest.to_hex()[..12]
+        "   data/current.csv: {} rows, {} bytes, digest {}",
+        day1.row_count.unwrap_or(0),
+        day1.total_bytes,
+        day1.digest
     )?;
 
     writeln!(
         out,
-        "\n4. Serve churn@production: a registry-driven deployment that follows `production` and `canary`"
+        "\n2. Run the training pipeline: split, fit the preprocessing, tune an MLP (TPE), train, gate, register"
+    )?;
+    let all = ["f0", "f1", "f2", "f3"];
+    let spec = pipeline_toml("work", &groups(&all, "ignore"), Some(0.01));
+    let r1 = run_pipeline(
+        &runner,
+        dir,
+        "pipeline.toml",
+        &spec,
+        registry.as_ref(),
+        TriggerCause::Manual,
+    )?;
+    print_run(out, &r1)?;
+    let v1 = r1
+        .registered
+        .as_ref()
+        .map(|r| r.version)
+        .context("v1 registered")?;
+    runs.push(r1);
+
+    writeln!(
+        out,
+        "\n3. Serve churn@production: a registry-driven deployment that follows `production` and `canary`"
     )?;
     let policy = RolloutPolicy {
         min_requests: 200,
@@ -648,30 +659,41 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         metrics: metrics.clone(),
         policy,
         poll_interval: Duration::from_millis(50),
-        ..WatchConfig::new(name.clone(), production.clone(), dir.join("cache"))
+        ..WatchConfig::new(name.clone(), production.clone(), dir.join("serve-cache"))
     };
     let watched = RegistryDeployment::start(registry.clone(), config)?;
     let d = watched.deployment().clone();
+    let sig = registry
+        .version(&name, v1)?
+        .version
+        .signature
+        .context("v1 records its signature")?;
+    writeln!(
+        out,
+        "   v{} takes raw columns: {}",
+        d.stable_version().version,
+        sig.inputs
+            .fields
+            .iter()
+            .map(|f| format!("{} {:?}", f.name, f.dtype))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
     // Every served prediction goes to a prediction log, as `mlops serve --log-predictions`.
     let log = PredictionLog::open(
         LogConfig::new(dir.join("predictions")).with_flush_interval(Duration::from_millis(50)),
     )?;
     let sink = LogSink::new(log.handle(), SinkConfig::default())?;
     let sink = &sink;
-    let served: Vec<f32> = std::thread::scope(|s| -> Result<Vec<f32>> {
-        let handles: Vec<_> = x_eval
+    let eval_rows = customers(&mut rng, 1000, 1.5);
+    let served: Vec<f64> = std::thread::scope(|s| -> Result<Vec<f64>> {
+        let handles: Vec<_> = eval_rows
             .chunks(10)
             .enumerate()
             .map(|(k, chunk)| {
                 let d = d.clone();
-                s.spawn(move || -> Result<Vec<f32>> {
-                    let r = predict_logged(&d, sink, format!("eval-{k}"), chunk)?;
-                    let p = r
-                        .outputs
-                        .get("probs")
-                        .and_then(Tensor::as_f32)
-                        .context("output probs")?;
-                    Ok(p.chunks(2).map(|row| row[1]).collect())
+                s.spawn(move || -> Result<Vec<f64>> {
+                    proba(&predict_logged(&d, sink, format!("eval-{k}"), chunk)?)
                 })
             })
             .collect();
@@ -684,36 +706,41 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         }
         Ok(all)
     })?;
-    ensure!(served.len() == proba.len(), "one prediction per row");
+    // The pipeline's model directory, scored here on the same rows.
+    let local =
+        mlops_serve::load_model_dir(ModelIdentity::new("churn", v1)?, &dir.join("work/model"))?;
+    let local_out = local.predict(&to_inputs(&eval_rows)?)?;
+    let local_t = local_out.get("y").context("output y")?;
+    ensure!(served.len() == eval_rows.len(), "one prediction per row");
     let max_serving_diff = served
         .iter()
-        .zip(proba)
-        .map(|(&s, &p)| (f64::from(s) - p).abs())
+        .enumerate()
+        .map(|(i, &p)| (p - local_t.data().get_f64(i * 2 + 1).unwrap_or(f64::NAN)).abs())
         .fold(0.0, f64::max);
     writeln!(
         out,
-        "   100 concurrent requests of 10 rows: v{} answered; max |served - training graph| = {max_serving_diff:.1e}",
+        "   100 concurrent requests of 10 rows: v{} answered; max |served - pipeline's model| = {max_serving_diff:.1e}",
         d.stable_version().version
     )?;
 
-    writeln!(out, "\n5. Traffic shifts: customers now look different")?;
-    // Covariate shift: features f0 and f1 move by +0.8; f2 and f3 keep their distribution.
-    let (mut x_new, y_new) = blobs(&mut rng, 4000, FEATURES, 1.5);
-    for row in &mut x_new {
-        row[0] += 0.8;
-        row[1] += 0.8;
+    writeln!(out, "\n4. Traffic shifts: customers now look different")?;
+    // f0 and f1 move by +0.8 for everyone: the inputs drift and P(churn | x) changes.
+    let mut new_rows = customers(&mut rng, 4000, 1.5);
+    for r in &mut new_rows {
+        r.f[0] += 0.8;
+        r.f[1] += 0.8;
     }
-    let window = &x_new[..2000];
+    let window = &new_rows[..2000];
     let mut sent = 0u64;
     for (k, chunk) in window.chunks(20).enumerate() {
         predict_logged(&d, sink, format!("shift-{k}"), chunk)?;
         sent += 1;
     }
-    let profile = ReferenceProfile::fit_table(&to_table(&x_train), ProfileConfig::default())?;
+    let profile = ReferenceProfile::fit_table(&to_table(&day1_rows), ProfileConfig::default())?;
     let drift = DriftReport::compare(&profile, &to_table(window), &DriftConfig::default())?;
     writeln!(
         out,
-        "   served {} rows in {sent} requests; drift report of the served inputs against the training profile:",
+        "   served {} rows in {sent} requests; drift report of the served inputs against the training data:",
         window.len()
     )?;
     for c in &drift.columns {
@@ -738,35 +765,32 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         .collect();
     writeln!(
         out,
-        "   {}/{} columns drifted -> {}",
-        drift.dataset.n_drifted,
-        drift.dataset.n_columns,
-        if drift.dataset.drifted {
-            "retrain"
-        } else {
-            "keep serving"
-        }
+        "   {}/{} columns drifted",
+        drift.dataset.n_drifted, drift.dataset.n_columns
     )?;
 
     writeln!(
         out,
-        "\n5b. Ground truth arrives late: join it to the logged predictions, watch every window"
+        "\n   Ground truth arrives late: join it to the logged predictions, watch every window"
     )?;
     log.flush()?;
     let stats = log.stats();
     let mut labels: Vec<(String, Value)> = Vec::new();
-    for (k, chunk) in y_eval.chunks(10).enumerate() {
-        for (i, &y) in chunk.iter().enumerate() {
-            labels.push((format!("eval-{k}/{i}"), Value::Num(y as f64)));
+    for (k, chunk) in eval_rows.chunks(10).enumerate() {
+        for (i, r) in chunk.iter().enumerate() {
+            labels.push((format!("eval-{k}/{i}"), Value::Num(r.label as f64)));
         }
     }
-    for (k, chunk) in y_new[..window.len()].chunks(20).enumerate() {
-        for (i, &y) in chunk.iter().enumerate() {
-            labels.push((format!("shift-{k}/{i}"), Value::Num(y as f64)));
+    for (k, chunk) in window.chunks(20).enumerate() {
+        for (i, r) in chunk.iter().enumerate() {
+            labels.push((format!("shift-{k}/{i}"), Value::Num(r.label as f64)));
         }
     }
     // A label sent twice and one for an id nobody served: counted and kept, never lost.
-    labels.push(("eval-0/0".to_owned(), Value::Num(1.0 - y_eval[0] as f64)));
+    labels.push((
+        "eval-0/0".to_owned(),
+        Value::Num(1.0 - eval_rows[0].label as f64),
+    ));
     labels.push(("no-such-prediction".to_owned(), Value::Num(1.0)));
     let mut store = LabelStore::open(log.dir())?;
     let ingest = store.ingest(&labels, now_ms(), log.ids().as_ref())?;
@@ -799,18 +823,19 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         }
     }
     let cbpe = Cbpe::fit(&ref_scores, &ref_labels, &ref_pred, &Default::default())?;
-    let mut named = to_table(&x_train);
-    for (name, _) in &mut named.columns {
-        *name = name.replacen('f', "x_", 1);
-    }
-    let logged_profile = ReferenceProfile::fit_table(&named, ProfileConfig::default())?;
+    let logged_profile =
+        ReferenceProfile::fit_table(&to_table(&day1_rows), ProfileConfig::default())?;
     let mut cfg = ReportConfig::new(WindowSpec::Rows(500));
     cfg.reference = Some(&logged_profile);
     cfg.estimator = Some(&cbpe);
-    let (eval_rows, shifted_rows): (Vec<_>, Vec<_>) =
+    let (eval_logged, shifted_logged): (Vec<_>, Vec<_>) =
         logged.into_iter().partition(|p| p.id.starts_with("eval-"));
     let label_of = |id: &str| label_truth.get(id).cloned();
-    let set = build_states(eval_rows.into_iter().chain(shifted_rows), &label_of, &cfg)?;
+    let set = build_states(
+        eval_logged.into_iter().chain(shifted_logged),
+        &label_of,
+        &cfg,
+    )?;
     let monitor = MonitorReport::from_states(&set, &cfg)?;
     let values = monitor.values();
     let n_ref = 1000 / 500;
@@ -843,14 +868,41 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
             }
         )?;
     }
+
     writeln!(
         out,
-        "   live accuracy fell on the shifted traffic; CBPE (label-free) barely moved: this shift \
-         changes P(y|x), which no estimate from scores alone can see; the late labels do"
+        "\n5. The alerts fire and the loop runs by itself: alert -> pipeline -> gate -> canary -> promotion"
     )?;
+    // The labelled shifted customers land as the pipeline's new data.
+    write_csv(&current, &new_rows, "d2-")?;
+    let day2 = SnapshotBuilder::new()
+        .path(&current)
+        .with_parent(day1.digest)
+        .build()?;
+    writeln!(
+        out,
+        "   data/current.csv now holds the {} labelled customers of the shifted period (digest {}, parent {})",
+        day2.row_count.unwrap_or(0),
+        &day2.digest.to_hex()[..12],
+        &day1.digest.to_hex()[..12]
+    )?;
+    let trigger = AlertTrigger::start(AlertTriggerConfig {
+        pipeline: Pipeline::load(&dir.join("pipeline.toml"))?,
+        runner: runner.clone(),
+        registry: Some(registry.clone()),
+        rules: vec!["accuracy_drop".into(), "input_drift".into()],
+        options: RunOptions {
+            cache_dir: Some(dir.join("pipeline-cache")),
+            ..RunOptions::default()
+        },
+        debounce: Duration::from_secs(600),
+        debounce_state: None,
+    })?;
     let (url, received) = webhook_receiver()?;
     let rules = RuleSet::parse(QUICKSTART_RULES, "quickstart rules")?;
     let mut engine = AlertEngine::open(rules, dir.join("alert-state.json"))?;
+    engine.on_event(trigger.hook());
+    let seen = d.events().len();
     let events = engine.evaluate(&values, &values[..n_ref.min(values.len())], now_ms())?;
     WebhookSink::new(url).send(&events, &engine.active())?;
     let mut alerts_fired: Vec<String> = Vec::new();
@@ -878,49 +930,50 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         .iter()
         .filter(|a| a.state == AlertState::Firing)
         .count();
-    writeln!(out, "   {firing} alert(s) firing -> retrain")?;
-
     writeln!(
         out,
-        "\n6. Retrain v2 on the newer data and canary it at 10%"
+        "   {firing} alert(s) firing; the hook queued a pipeline run for each (one run at a time, debounced 10 min)"
     )?;
-    let new_path = dir.join("train_v2.csv");
-    write_csv(&new_path, &x_new, &y_new)?;
-    let new_snap = SnapshotBuilder::new()
-        .path(&new_path)
-        .with_parent(train.digest)
-        .build()?;
-    let v2_model = train_mlp(&mut rng, &x_new, &y_new, &x_eval, 150)?;
-    let (v2, _) = register_version(
-        registry.as_ref(),
-        &name,
-        &dir.join("build/v2"),
-        &v2_model.varmap,
-        "retrained on train_v2.csv",
-        &[("roc_auc", metrics::roc_auc(&truth, &v2_model.eval_proba)?)],
-        Lineage {
-            datasets: vec![new_snap.digest],
-            code_commit: lineage.code_commit.clone(),
-            parent_version: Some(v1),
-        },
-    )?;
-    let seen = d.events().len();
-    registry.set_alias(
-        &name,
-        &canary,
-        v2,
-        &Change::new("quickstart", "canary the retrained model"),
-    )?;
-    writeln!(
-        out,
-        "   registered churn/{v2} (parent v{v1}) and set canary -> v{v2}"
-    )?;
+    ensure!(
+        trigger.wait_idle(Duration::from_secs(600)),
+        "the triggered pipeline run did not finish"
+    );
+    let mut trigger_outcomes = Vec::new();
+    for o in trigger.outcomes() {
+        match o {
+            TriggerOutcome::Ran(r) => {
+                trigger_outcomes.push(format!("ran:{}", r.trigger.label()));
+                print_run(out, &r)?;
+                runs.push(*r);
+            }
+            TriggerOutcome::Debounced { cause } => {
+                writeln!(
+                    out,
+                    "   {}: debounced (a run started moments ago)",
+                    cause.label()
+                )?;
+                trigger_outcomes.push(format!("debounced:{}", cause.label()));
+            }
+            TriggerOutcome::Locked { cause } => {
+                trigger_outcomes.push(format!("locked:{}", cause.label()))
+            }
+            TriggerOutcome::Error { cause, error } => {
+                bail!("the run triggered by {} failed: {error}", cause.label())
+            }
+        }
+    }
+    drop(trigger);
+    let v2 = runs
+        .last()
+        .and_then(|r| r.registered.as_ref())
+        .and_then(|r| r.alias.is_some().then_some(r.version))
+        .context("the triggered run registered v2")?;
     wait_for("the watcher to deploy v2", Duration::from_secs(10), || {
         d.candidate().is_some_and(|(id, _)| id.version == v2)
     })?;
     let v2_phase = drive(
         &d,
-        &x_new,
+        &new_rows,
         4,
         &|d| d.stable_version().version == v2,
         Duration::from_secs(60),
@@ -941,33 +994,57 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         "   the controller moved production -> v{v2} in the registry"
     )?;
 
-    writeln!(out, "\n7. A faulty v3 goes out as a canary")?;
-    let v3_vars = corrupt(&v2_model.varmap)?;
-    let (v3, _) = register_version(
-        registry.as_ref(),
-        &name,
-        &dir.join("build/v3"),
-        &v3_vars,
-        "deliberately faulty: v2 with its first layer scaled by 3e38",
-        &[],
-        Lineage {
-            datasets: vec![new_snap.digest],
-            code_commit: lineage.code_commit.clone(),
-            parent_version: Some(v2),
-        },
+    writeln!(
+        out,
+        "\n6. A deliberately worse config (f0 and f1 left out) is refused by the gate"
     )?;
+    let worse = pipeline_toml("work-worse", &groups(&["f2", "f3"], "ignore"), Some(0.01));
+    let rw = run_pipeline(
+        &runner,
+        dir,
+        "worse.toml",
+        &worse,
+        registry.as_ref(),
+        TriggerCause::Manual,
+    )?;
+    print_run(out, &rw)?;
+    ensure!(rw.registered.is_none(), "the worse config was registered");
+    runs.push(rw);
+
+    writeln!(
+        out,
+        "\n7. v3 refuses unknown plans (handle_unknown = \"error\"); a lenient gate passes it, the traffic does not"
+    )?;
+    let v3_spec = pipeline_toml("work-v3", &groups(&all, "error"), None);
+    let r3 = run_pipeline(
+        &runner,
+        dir,
+        "v3.toml",
+        &v3_spec,
+        registry.as_ref(),
+        TriggerCause::Manual,
+    )?;
+    print_run(out, &r3)?;
+    let v3 = r3
+        .registered
+        .as_ref()
+        .and_then(|r| r.alias.is_some().then_some(r.version))
+        .context("v3 registered")?;
+    runs.push(r3);
     let seen = d.events().len();
-    registry.set_alias(&name, &canary, v3, &Change::new("quickstart", "canary v3"))?;
     wait_for("the watcher to deploy v3", Duration::from_secs(10), || {
         d.candidate().is_some_and(|(id, _)| id.version == v3)
     })?;
-    writeln!(
-        out,
-        "   registered churn/{v3} and set canary -> v{v3}; it passes warm-up (an all-zero row)"
-    )?;
+    // A new plan launches: one customer in ten is on "trial", a value no model was fitted on.
+    let mut launch = customers(&mut rng, 2000, 1.5);
+    for (i, r) in launch.iter_mut().enumerate() {
+        if i % 10 == 0 {
+            r.plan = "trial".into();
+        }
+    }
     let v3_phase = drive(
         &d,
-        &x_new,
+        &launch,
         4,
         &|d| d.candidate().is_none(),
         Duration::from_secs(60),
@@ -975,7 +1052,7 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     print_events(out, &d.events()[seen..])?;
     writeln!(
         out,
-        "   clients sent {} requests: {:?} by version, {} failed (v3 answered NaN; the engine refused to return it)",
+        "   clients sent {} requests: {:?} by version, {} failed (v3 refused the \"trial\" plan; v2 encodes it as all-zero)",
         v3_phase.requests, v3_phase.by_version, v3_phase.failures
     )?;
     wait_for(
@@ -998,7 +1075,10 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
             .join(", ")
     )?;
 
-    writeln!(out, "\n8. The registry's audit log and the serving metrics")?;
+    writeln!(
+        out,
+        "\n8. The registry's audit log, lineage and the serving metrics"
+    )?;
     let history = registry.history(&name)?;
     for e in &history {
         writeln!(
@@ -1011,12 +1091,53 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
             e.change.reason
         )?;
     }
+    let mut tags = BTreeMap::new();
+    let mut parents = BTreeMap::new();
+    let mut versions = Vec::new();
+    for v in registry.versions(&name)? {
+        let mv = v.version;
+        writeln!(
+            out,
+            "   v{}: trigger {}, parent {}, datasets {}, lr {}",
+            mv.version,
+            mv.tags.get("mlops.trigger").map_or("?", String::as_str),
+            mv.lineage
+                .parent_version
+                .map_or("-".to_owned(), |p| format!("v{p}")),
+            mv.lineage
+                .datasets
+                .iter()
+                .map(|d| d.to_hex()[..12].to_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            mv.params.get("tune.best.lr").map_or("?", String::as_str)
+        )?;
+        versions.push(mv.version);
+        parents.insert(mv.version, mv.lineage.parent_version);
+        tags.insert(mv.version, mv.tags);
+    }
     let text = metrics.encode()?;
-    for line in text.lines().filter(|l| {
-        l.starts_with("mlops_serve_routed_requests_total")
-            || l.starts_with("mlops_serve_routed_failures_total")
-    }) {
-        writeln!(out, "   {line}")?;
+    let mut unknown_plan_ratio = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with("mlops_serve_routed_requests_total")
+            || line.starts_with("mlops_serve_routed_failures_total")
+            || line.starts_with("mlops_serve_unknown_category_ratio")
+        {
+            writeln!(out, "   {line}")?;
+        }
+        if line.starts_with("mlops_serve_unknown_category_ratio")
+            && line.contains("column=\"plan\"")
+        {
+            let version = line
+                .split("version=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .and_then(|s| s.parse::<u64>().ok());
+            let value = line.rsplit(' ').next().and_then(|s| s.parse::<f64>().ok());
+            if let (Some(v), Some(x)) = (version, value) {
+                unknown_plan_ratio.insert(v, x);
+            }
+        }
     }
     let served_requests: u64 = text
         .lines()
@@ -1029,16 +1150,16 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     drop(watched);
     log.close()?;
     Ok(Summary {
-        train,
-        eval,
-        report,
-        roc_auc,
-        log_loss,
-        train_loss: v1_model.loss,
-        versions: vec![v1, v2, v3],
+        day1,
+        day2,
+        runs,
+        trigger_outcomes,
+        versions,
         production: aliases.get(&production).copied().unwrap_or(0),
         canary_alias_left: aliases.contains_key(&canary),
         history,
+        tags,
+        parents,
         events,
         max_serving_diff,
         drifted_columns,
@@ -1051,11 +1172,6 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
         window_drift_share: window_drift,
         labels_matched: ingest.matched,
         alerts_fired,
+        unknown_plan_ratio,
     })
-}
-
-fn to_tensor(rows: &[Vec<f64>]) -> Result<Tensor> {
-    let dim = rows.first().map_or(0, Vec::len);
-    let data: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
-    Ok(Tensor::f32(vec![rows.len(), dim], data)?)
 }

@@ -39,6 +39,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Digest files into a dataset snapshot (order-independent SHA-256 of their contents).
     Snapshot(snapshot::Args),

@@ -34,6 +34,8 @@ pub struct Args {
 }
 
 #[derive(Debug, clap::Subcommand)]
+// Parsed once per process: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Action {
     /// Windowed performance, label coverage, CBPE estimates, drift, KPIs and A/B results over a
     /// prediction log.
@@ -153,6 +155,19 @@ struct WatchArgs {
     /// Where the alert state is kept (default: `<log>/monitor/alert-state.json`).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// When alert RULE starts firing, run the pipeline (`RULE=pipeline.toml`, repeatable;
+    /// `*=pipeline.toml` for any rule). One run at a time per pipeline, debounced.
+    #[arg(long = "on-alert", value_name = "RULE=PIPELINE")]
+    on_alert: Vec<String>,
+    /// The registry a triggered pipeline registers its candidate in.
+    #[arg(long)]
+    store: Option<String>,
+    /// The triggered pipelines' cache directory (default: `.mlops-cache` next to each spec).
+    #[arg(long)]
+    pipeline_cache: Option<PathBuf>,
+    /// At most one triggered run per pipeline per this long (e.g. `30m`).
+    #[arg(long, default_value = "10m")]
+    debounce: String,
 }
 
 /// `mlops serve`'s monitor options (windows and sinks, as `mlops monitor watch`).
@@ -599,8 +614,16 @@ impl Watcher {
 fn run_watch(a: WatchArgs, format: Format) -> Result<ExitCode> {
     let interval = parse_duration(&a.interval, "--interval")?;
     let mut w = Watcher::new(&a.log, &a.rules, &a.windows, &a.sinks, a.state.clone())?;
+    let triggers = start_triggers(&a)?;
+    let hooks: Vec<_> = triggers.iter().map(|t| t.hook()).collect();
+    let mut seen_outcomes = vec![0usize; triggers.len()];
     loop {
         let (round, _) = w.round()?;
+        for e in &round.events {
+            for h in &hooks {
+                h(e);
+            }
+        }
         match format {
             Format::Json => print_json(&round)?,
             Format::Text => {
@@ -627,7 +650,20 @@ fn run_watch(a: WatchArgs, format: Format) -> Result<ExitCode> {
         for err in &round.delivery_errors {
             eprintln!("mlops monitor watch: delivery failed (retried next round): {err}");
         }
+        let mut pipeline_failed = false;
+        for (t, seen) in triggers.iter().zip(seen_outcomes.iter_mut()) {
+            // A triggered run finishes before the next round is evaluated.
+            t.wait_idle(Duration::from_secs(24 * 3600));
+            let outcomes = t.outcomes();
+            for o in &outcomes[*seen..] {
+                pipeline_failed |= report_outcome(o, format)?;
+            }
+            *seen = outcomes.len();
+        }
         if a.once {
+            if pipeline_failed {
+                return Ok(ExitCode::from(1));
+            }
             return Ok(if round.delivery_errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -635,6 +671,100 @@ fn run_watch(a: WatchArgs, format: Format) -> Result<ExitCode> {
             });
         }
         std::thread::sleep(interval);
+    }
+}
+
+/// One `--on-alert` trigger per pipeline.
+fn start_triggers(a: &WatchArgs) -> Result<Vec<mlops_pipeline::on_alert::AlertTrigger>> {
+    use mlops_pipeline::on_alert::{AlertTrigger, AlertTriggerConfig};
+    let mut by_spec: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+    for item in &a.on_alert {
+        let (rule, spec) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--on-alert {item:?}: expected RULE=pipeline.toml"))?;
+        if rule.is_empty() || spec.is_empty() {
+            bail!("--on-alert {item:?}: expected RULE=pipeline.toml");
+        }
+        let rules = by_spec.entry(PathBuf::from(spec)).or_default();
+        if rule != "*" {
+            rules.push(rule.to_owned());
+        }
+    }
+    if by_spec.is_empty() {
+        return Ok(Vec::new());
+    }
+    let debounce = parse_duration(&a.debounce, "--debounce")?;
+    let registry: Option<std::sync::Arc<dyn mlops_registry::Registry>> = match &a.store {
+        Some(s) => Some(std::sync::Arc::from(
+            mlops_registry::open(s).with_context(|| format!("opening registry store {s:?}"))?,
+        )),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for (spec, rules) in by_spec {
+        let pipeline = mlops_pipeline::Pipeline::load(&spec)
+            .with_context(|| format!("--on-alert {}", spec.display()))?;
+        if pipeline.register.is_some() && registry.is_none() {
+            bail!(
+                "--on-alert {}: the pipeline has a [register] table: pass the registry with --store",
+                spec.display()
+            );
+        }
+        let options = mlops_pipeline::RunOptions {
+            cache_dir: a.pipeline_cache.clone(),
+            ..mlops_pipeline::RunOptions::default()
+        };
+        let t = AlertTrigger::start(AlertTriggerConfig {
+            pipeline,
+            runner: mlops_pipeline::Runner::new().with_builtins(),
+            registry: registry.clone(),
+            rules,
+            options,
+            debounce,
+            debounce_state: None,
+        })
+        .with_context(|| format!("--on-alert {}", spec.display()))?;
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// Prints a triggered run's outcome; true when it failed (a step, the gate or an error).
+fn report_outcome(o: &mlops_pipeline::on_alert::TriggerOutcome, format: Format) -> Result<bool> {
+    use mlops_pipeline::on_alert::TriggerOutcome;
+    match o {
+        TriggerOutcome::Ran(r) => {
+            let failed = crate::pipeline::exit_code(r) != ExitCode::SUCCESS;
+            match format {
+                Format::Json => print_json(&serde_json::json!({ "triggered_run": r }))?,
+                Format::Text => {
+                    println!("triggered pipeline {} ({}):", r.pipeline, r.trigger.label());
+                    crate::pipeline::print_report(r, format)?;
+                }
+            }
+            Ok(failed)
+        }
+        TriggerOutcome::Debounced { cause } => {
+            eprintln!(
+                "mlops monitor watch: {} debounced (a run started recently)",
+                cause.label()
+            );
+            Ok(false)
+        }
+        TriggerOutcome::Locked { cause } => {
+            eprintln!(
+                "mlops monitor watch: {}: the pipeline is already running elsewhere",
+                cause.label()
+            );
+            Ok(false)
+        }
+        TriggerOutcome::Error { cause, error } => {
+            eprintln!(
+                "mlops monitor watch: triggered run ({}) failed: {error}",
+                cause.label()
+            );
+            Ok(true)
+        }
     }
 }
 

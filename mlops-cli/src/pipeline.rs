@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use mlops_pipeline::{Pipeline, Progress, RunOptions, Runner, StepStatus, TriggerCause};
+use mlops_pipeline::{Pipeline, Progress, RunOptions, RunReport, Runner, StepStatus, TriggerCause};
+use mlops_registry::Registry;
 
 use crate::output::print_json;
 use crate::Format;
@@ -74,22 +75,60 @@ fn parse_trigger(text: &str) -> Result<TriggerCause> {
 
 fn run_pipeline(a: RunArgs, format: Format) -> Result<ExitCode> {
     let pipeline = Pipeline::load(&a.spec)?;
-    if pipeline.gate.is_some() || pipeline.register.is_some() {
-        bail!(
-            "{}: [gate] and [register] are not supported by `mlops pipeline run` yet (issue 12 is \
-             in progress); run the gate from the library",
-            a.spec.display()
-        );
-    }
-    let _ = a.store;
     let trigger = parse_trigger(&a.trigger)?;
+    let report = run_loaded(
+        &pipeline,
+        a.store.as_deref(),
+        a.cache,
+        a.force,
+        a.jobs,
+        trigger,
+    )
+    .with_context(|| format!("running {}", a.spec.display()))?;
+    print_report(&report, format)?;
+    Ok(exit_code(&report))
+}
+
+/// The exit code of a run: 0 when every step succeeded and the gate (if any) passed, 1
+/// otherwise.
+pub(crate) fn exit_code(report: &RunReport) -> ExitCode {
+    let gate_ok = report
+        .gate
+        .as_ref()
+        .is_none_or(|g| g.get("passed").and_then(|v| v.as_bool()) == Some(true));
+    if report.steps_ok() && gate_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Runs a loaded pipeline with its gate and registration (`--store`), printing progress on a
+/// terminal. Also used by `mlops monitor watch --on-alert`.
+pub(crate) fn run_loaded(
+    pipeline: &Pipeline,
+    store: Option<&str>,
+    cache: Option<PathBuf>,
+    force: Vec<String>,
+    jobs: Option<usize>,
+    trigger: TriggerCause,
+) -> Result<RunReport> {
+    if pipeline.register.is_some() && store.is_none() {
+        bail!("the pipeline has a [register] table: pass the registry with --store");
+    }
+    let registry: Option<Box<dyn Registry>> = match store {
+        Some(s) => {
+            Some(mlops_registry::open(s).with_context(|| format!("opening registry store {s:?}"))?)
+        }
+        None => None,
+    };
     let mut opts = RunOptions {
-        cache_dir: a.cache,
-        force: a.force.into_iter().collect::<BTreeSet<_>>(),
+        cache_dir: cache,
+        force: force.into_iter().collect::<BTreeSet<_>>(),
         trigger,
         ..RunOptions::default()
     };
-    if let Some(j) = a.jobs {
+    if let Some(j) = jobs {
         if j == 0 {
             bail!("--jobs must be at least 1");
         }
@@ -110,9 +149,13 @@ fn run_pipeline(a: RunArgs, format: Format) -> Result<ExitCode> {
             ),
         }));
     }
-    let report = Runner::new()
-        .run(&pipeline, &opts)
-        .with_context(|| format!("running {}", a.spec.display()))?;
+    Ok(Runner::new()
+        .with_builtins()
+        .run_and_register(pipeline, &opts, registry.as_deref())?)
+}
+
+/// Prints a run report as JSON or text.
+pub(crate) fn print_report(report: &RunReport, format: Format) -> Result<()> {
     match format {
         Format::Json => print_json(&report)?,
         Format::Text => {
@@ -130,23 +173,44 @@ fn run_pipeline(a: RunArgs, format: Format) -> Result<ExitCode> {
             }
             println!(
                 "{} ran, {} cached, {} failed, {} skipped in {:.2}s ({} bytes hashed)",
-                count(&report, StepStatus::Ran),
-                count(&report, StepStatus::Cached),
-                count(&report, StepStatus::Failed),
-                count(&report, StepStatus::Skipped),
+                count(report, StepStatus::Ran),
+                count(report, StepStatus::Cached),
+                count(report, StepStatus::Failed),
+                count(report, StepStatus::Skipped),
                 report.duration_s,
                 report.hashed_bytes
             );
+            if let Some(g) = &report.gate {
+                let passed = g.get("passed").and_then(|v| v.as_bool()) == Some(true);
+                println!("gate: {}", if passed { "passed" } else { "FAILED" });
+                for r in g
+                    .get("reasons")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    println!("  - {}", r.as_str().unwrap_or_default());
+                }
+            }
+            match &report.registered {
+                Some(r) => println!(
+                    "registered {}/{}{}",
+                    r.name,
+                    r.version,
+                    r.alias
+                        .as_ref()
+                        .map(|a| format!(" and set {a} -> v{}", r.version))
+                        .unwrap_or_else(|| " (already registered)".into())
+                ),
+                None if report.gate.is_some() => println!("not registered"),
+                None => {}
+            }
         }
     }
-    Ok(if report.steps_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(())
 }
 
-fn count(r: &mlops_pipeline::RunReport, s: StepStatus) -> usize {
+fn count(r: &RunReport, s: StepStatus) -> usize {
     r.steps.iter().filter(|x| x.status == s).count()
 }
 

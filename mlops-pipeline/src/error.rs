@@ -85,6 +85,9 @@ pub enum Error {
     /// A core operation (snapshot, metric, transform) failed.
     #[error(transparent)]
     Core(#[from] mlops_core::Error),
+    /// Reading a table failed.
+    #[error(transparent)]
+    Drift(#[from] mlops_drift::Error),
     /// Loading or running a served model failed.
     #[error(transparent)]
     Serve(#[from] mlops_serve::Error),

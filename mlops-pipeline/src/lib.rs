@@ -5,12 +5,17 @@
 //! optimisation ([`hpo`]) runs on a crash-safe journal.
 #![deny(missing_docs)]
 
+pub mod builtin;
 pub mod cache;
+pub mod data;
 pub mod error;
 pub mod gate;
 pub mod hpo;
 pub mod lock;
+pub mod on_alert;
+pub mod register;
 pub mod run;
+pub mod score;
 pub mod spec;
 pub mod step;
 pub mod train;

@@ -106,7 +106,7 @@ pub use predictor::{
     ModulePredictor, NonFinitePolicy, Predictor,
 };
 #[cfg(feature = "registry")]
-pub use registry::load_from_registry;
+pub use registry::{load_from_registry, SIDECAR_ARTIFACTS};
 pub use stream::{predict_stream, PredictionStream};
 pub use tensor::{Tensor, TensorData, Tensors};
 /// The ONNX protobuf messages (`ModelProto`, `GraphProto`, …), the generated code tract-onnx

@@ -121,11 +121,19 @@ fn effective_format(v: &ModelVersion) -> String {
     }
 }
 
+/// Files a training pipeline registers beside the model (its gate report and run record):
+/// never the model itself.
+pub const SIDECAR_ARTIFACTS: [&str; 2] = ["blessing.json", "run.json"];
+
 fn one_with(v: &ModelVersion, extension: &str, dir: &Path) -> Result<String> {
     let found: Vec<&str> = v
         .artifacts
         .iter()
-        .filter(|a| a.name != TRANSFORM_ARTIFACT && ext(&a.name).as_deref() == Some(extension))
+        .filter(|a| {
+            a.name != TRANSFORM_ARTIFACT
+                && !SIDECAR_ARTIFACTS.contains(&a.name.as_str())
+                && ext(&a.name).as_deref() == Some(extension)
+        })
         .map(|a| a.name.as_str())
         .collect();
     match found.as_slice() {

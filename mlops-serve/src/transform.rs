@@ -36,10 +36,15 @@
 //!   [`TransformPredictor::new`]. Elements that are not UTF-8 are an [`Error::InvalidInput`].
 //!
 //! # Errors per call
-//! A chain error (an unknown category under `handle_unknown = "error"`, a string where a number
-//! belongs, a missing column, `NaN` reaching a scaler) fails that call only, as
-//! [`Error::InvalidInput`] whose `field` is the column (a client error: it does not count
-//! against the version's health). The predictor keeps no state that an error could leave behind.
+//! A chain error fails that call only; the predictor keeps no state that an error could leave
+//! behind.
+//! - A string where a number belongs, a missing column, `NaN` reaching a scaler:
+//!   [`Error::InvalidInput`] whose `field` is the column (a client error: it does not count
+//!   against the version's health).
+//! - An unknown category under `handle_unknown = "error"`: [`Error::Model`]. The value is well
+//!   formed (the signature takes any string) and another version may encode it, so it is this
+//!   version's failure and counts against its health: a canary that refuses traffic its stable
+//!   version answers is rolled back.
 //!
 //! # Unknown categories
 //! Every call that succeeds adds its rows, and per one-hot encoded column the values not seen
@@ -373,6 +378,19 @@ impl TransformPredictor {
     fn chain_err(&self, e: mlops_core::Error) -> Error {
         let id = self.inner.identity();
         match e {
+            // A well-formed value this version's encoder refuses (`handle_unknown = "error"`)
+            // is the version's limitation, not a bad request: another version may serve it
+            // (and does, under `ignore`). It counts against the version's health, so a canary
+            // that refuses traffic its stable version answers is rolled back.
+            mlops_core::Error::SchemaMismatch { field, reason }
+                if reason.contains("(handle_unknown = error)") =>
+            {
+                Error::Model {
+                    model: id.name.to_string(),
+                    version: id.version,
+                    reason: format!("column {field:?}: {reason}"),
+                }
+            }
             mlops_core::Error::SchemaMismatch { field, reason } => {
                 Error::InvalidInput { field, reason }
             }
