@@ -513,3 +513,114 @@ fn serve_with_monitor_rules_publishes_monitor_gauges_on_metrics() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     stop(server);
 }
+
+/// Every JSON document a command printed on stdout, in order.
+fn json_stream(out: &Output) -> Vec<Value> {
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn watch_on_alert_runs_the_pipeline_once_with_the_alert_as_its_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
+    let log = dir.path().join("log");
+    let server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+        ],
+    );
+    for i in 0..60 {
+        infer_with(&server.addr, &format!("p{i}"), [i as f32, 0.0], json!({}));
+    }
+    stop(server);
+    let csv = dir.path().join("labels.csv");
+    let mut text = String::from("id,label\n");
+    for i in 0..60 {
+        let y = i as f64 + if i < 30 { 0.0 } else { 5.0 };
+        text.push_str(&format!("p{i},{y}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    ok_json(&labels_cli(&log, &csv));
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"mae_high\"\nmetric = \"mae\"\ncondition = { above = 1.0 }\n\n[[rule]]\nname = \"other\"\nmetric = \"mae\"\ncondition = { above = 0.5 }\n",
+    )
+    .unwrap();
+    // A one-step pipeline that appends to a file outside its outputs, so the test sees runs.
+    let pdir = dir.path().join("p");
+    std::fs::create_dir_all(pdir.join("data")).unwrap();
+    std::fs::write(pdir.join("data/in.txt"), "x\n").unwrap();
+    std::fs::write(
+        pdir.join("pipeline.toml"),
+        "name = \"retrain\"\n[[steps]]\nname = \"train\"\ncommand = [\"sh\", \"-c\", \"echo ran >> runs.log; cp ${inputs.data} ${outputs.model}\"]\ninputs = { data = \"data/in.txt\" }\noutputs = { model = \"work/model.txt\" }\nvolatile = true\n",
+    )
+    .unwrap();
+    let spec = pdir.join("pipeline.toml");
+    let on_alert = format!("mae_high={}", spec.display());
+    let watch = || {
+        mlops(&[
+            "monitor",
+            "watch",
+            "--log",
+            log.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--window-rows",
+            "30",
+            "--on-alert",
+            &on_alert,
+            "--once",
+            "--format",
+            "json",
+        ])
+    };
+    let out = watch();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = json_stream(&out);
+    let runs: Vec<&Value> = docs.iter().filter_map(|d| d.get("triggered_run")).collect();
+    // Two rules fire; only mae_high is wired to the pipeline: one run.
+    assert_eq!(runs.len(), 1, "{docs:?}");
+    assert_eq!(runs[0]["trigger"]["kind"], "alert");
+    assert_eq!(runs[0]["trigger"]["rule"], "mae_high");
+    assert_eq!(runs[0]["steps"][0]["status"], "ran");
+    assert_eq!(
+        std::fs::read_to_string(pdir.join("runs.log")).unwrap(),
+        "ran\n"
+    );
+    // A restart sees the alert still firing, not a new transition: no second run.
+    let again = watch();
+    assert!(again.status.success());
+    assert!(json_stream(&again)
+        .iter()
+        .all(|d| d.get("triggered_run").is_none()));
+    assert_eq!(
+        std::fs::read_to_string(pdir.join("runs.log")).unwrap(),
+        "ran\n"
+    );
+    // A malformed --on-alert is a usage error.
+    let bad = mlops(&[
+        "monitor",
+        "watch",
+        "--log",
+        log.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--on-alert",
+        "no-equals-sign",
+        "--once",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RULE=pipeline.toml"));
+}
