@@ -393,11 +393,11 @@ fn webhook_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, got)
 }
 
-#[test]
-fn watch_fires_an_alert_to_a_webhook_and_does_not_refire_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
-    let log = dir.path().join("log");
+/// 60 predictions served and logged, then labelled: the first 30 exact, the last 30 off by
+/// 5 → MAE 0 then 5 per 30-row window. Returns the log directory.
+fn log_with_mae_jump(dir: &std::path::Path) -> std::path::PathBuf {
+    let (store, _reg) = store_with(dir, &[[1.0, 0.0]]);
+    let log = dir.join("log");
     let server = start(
         &store,
         &[
@@ -411,8 +411,7 @@ fn watch_fires_an_alert_to_a_webhook_and_does_not_refire_after_a_restart() {
         infer_with(&server.addr, &format!("p{i}"), [i as f32, 0.0], json!({}));
     }
     stop(server);
-    // Labels: the first 30 exact, the last 30 off by 5 → MAE 0 then 5 per 30-row window.
-    let csv = dir.path().join("labels.csv");
+    let csv = dir.join("labels.csv");
     let mut text = String::from("id,label\n");
     for i in 0..60 {
         let y = i as f64 + if i < 30 { 0.0 } else { 5.0 };
@@ -420,6 +419,13 @@ fn watch_fires_an_alert_to_a_webhook_and_does_not_refire_after_a_restart() {
     }
     std::fs::write(&csv, text).unwrap();
     ok_json(&labels_cli(&log, &csv));
+    log
+}
+
+#[test]
+fn watch_fires_an_alert_to_a_webhook_and_does_not_refire_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with_mae_jump(dir.path());
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,
@@ -525,29 +531,7 @@ fn json_stream(out: &Output) -> Vec<Value> {
 #[test]
 fn watch_on_alert_runs_the_pipeline_once_with_the_alert_as_its_trigger() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
-    let log = dir.path().join("log");
-    let server = start(
-        &store,
-        &[
-            "--log-predictions",
-            log.to_str().unwrap(),
-            "--log-flush-ms",
-            "50",
-        ],
-    );
-    for i in 0..60 {
-        infer_with(&server.addr, &format!("p{i}"), [i as f32, 0.0], json!({}));
-    }
-    stop(server);
-    let csv = dir.path().join("labels.csv");
-    let mut text = String::from("id,label\n");
-    for i in 0..60 {
-        let y = i as f64 + if i < 30 { 0.0 } else { 5.0 };
-        text.push_str(&format!("p{i},{y}\n"));
-    }
-    std::fs::write(&csv, text).unwrap();
-    ok_json(&labels_cli(&log, &csv));
+    let log = log_with_mae_jump(dir.path());
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,

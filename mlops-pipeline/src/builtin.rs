@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mlops_core::metrics;
-use mlops_core::transform::{ChainSpec, ColumnValues, RawFrame, TransformChain};
+use mlops_core::transform::{ChainSpec, TransformChain};
 use serde_json::{Map, Value};
 
 use crate::data;
@@ -262,7 +262,7 @@ fn features(
             }
         }
         None => {
-            let (x, k, names) = numeric_matrix(&frame)?;
+            let (x, k, names) = data::numeric_matrix(&frame)?;
             Xy {
                 x,
                 n_features: k,
@@ -271,26 +271,6 @@ fn features(
             }
         }
     })
-}
-
-fn numeric_matrix(frame: &RawFrame) -> Result<(Vec<f64>, usize, Vec<String>)> {
-    let n = frame.n_rows();
-    let k = frame.n_columns();
-    let mut x = vec![0.0; n * k];
-    let mut names = Vec::with_capacity(k);
-    for (j, c) in frame.columns().iter().enumerate() {
-        let ColumnValues::Num(v) = &c.values else {
-            return Err(Error::invalid(
-                format!("column {:?}", c.name),
-                "is text: add a fit_transform step (one-hot encoding) or drop it",
-            ));
-        };
-        names.push(c.name.clone());
-        for (i, &val) in v.iter().enumerate() {
-            x[i * k + j] = val;
-        }
-    }
-    Ok((x, k, names))
 }
 
 fn load_chain(ctx: &StepContext) -> Result<Option<TransformChain>> {

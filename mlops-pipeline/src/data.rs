@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use mlops_core::transform::{RawColumn, RawFrame};
+use mlops_core::transform::{ColumnValues, RawColumn, RawFrame};
 use mlops_drift::io::{read_table, Column, ReadOptions, Table};
 
 use crate::error::{Error, Result};
@@ -57,6 +57,30 @@ pub fn without(frame: &RawFrame, drop: &[&str]) -> Result<RawFrame> {
         ));
     }
     Ok(RawFrame::new(cols)?)
+}
+
+/// The frame's columns as a row-major `rows × columns` matrix, with the column names.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the first text column.
+pub fn numeric_matrix(frame: &RawFrame) -> Result<(Vec<f64>, usize, Vec<String>)> {
+    let n = frame.n_rows();
+    let k = frame.n_columns();
+    let mut x = vec![0.0; n * k];
+    let mut names = Vec::with_capacity(k);
+    for (j, c) in frame.columns().iter().enumerate() {
+        let ColumnValues::Num(v) = &c.values else {
+            return Err(Error::invalid(
+                format!("column {:?}", c.name),
+                "is text: add a fit_transform step (one-hot encoding) or drop it",
+            ));
+        };
+        names.push(c.name.clone());
+        for (i, &val) in v.iter().enumerate() {
+            x[i * k + j] = val;
+        }
+    }
+    Ok((x, k, names))
 }
 
 /// Binary labels `0`/`1` from a column: numeric `0`/`1`, or text `0`/`1`/`false`/`true`.

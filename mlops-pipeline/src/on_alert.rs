@@ -205,13 +205,7 @@ impl AlertTrigger {
 
     /// Queues a run for `cause` (what the hook does for a matching alert).
     pub fn trigger(&self, cause: TriggerCause) {
-        let (m, _) = &*self.shared;
-        if let Some(tx) = &self.tx {
-            let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
-            if tx.send(cause).is_ok() {
-                g.queued += 1;
-            }
-        }
+        enqueue(&self.shared, self.tx.as_ref(), cause);
     }
 
     /// The hook for [`mlops_monitor::alert::AlertEngine::on_event`].
@@ -224,13 +218,7 @@ impl AlertTrigger {
             if !rules.is_empty() && !rules.contains(&e.alert.rule) {
                 return;
             }
-            let (m, _) = &*shared;
-            let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(tx) = &tx {
-                if tx.send(cause).is_ok() {
-                    g.queued += 1;
-                }
-            }
+            enqueue(&shared, tx.as_ref(), cause);
         })
     }
 
@@ -256,6 +244,19 @@ impl AlertTrigger {
     pub fn outcomes(&self) -> Vec<TriggerOutcome> {
         let (m, _) = &*self.shared;
         m.lock().unwrap_or_else(|p| p.into_inner()).outcomes.clone()
+    }
+}
+
+/// Sends `cause` to the worker and counts it as queued, under the lock the worker takes to
+/// count it done (so [`AlertTrigger::wait_idle`] never sees the count go below the truth).
+fn enqueue(
+    shared: &(Mutex<Shared>, Condvar),
+    tx: Option<&mpsc::Sender<TriggerCause>>,
+    cause: TriggerCause,
+) {
+    let mut g = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+    if tx.is_some_and(|tx| tx.send(cause).is_ok()) {
+        g.queued += 1;
     }
 }
 

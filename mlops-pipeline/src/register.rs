@@ -387,7 +387,7 @@ pub fn gate_and_register(
         }
     }
     let id = ModelIdentity::new(model_name.clone(), 0)?;
-    let candidate = score::load_model_dir(id, &cfg.candidate)?;
+    let candidate = mlops_serve::load_model_dir(id, &cfg.candidate)?;
     let cand_scores = score::score(&candidate, &frame, cfg.output.as_deref())?;
     let cand = eval_input(cfg, cand_scores, &table)?;
 

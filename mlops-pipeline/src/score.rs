@@ -93,21 +93,12 @@ pub fn inputs_for(model: &dyn Predictor, frame: &RawFrame) -> Result<Tensors> {
             ),
         ));
     }
-    let mut data = vec![0.0f64; n * k];
-    for (j, c) in frame.columns().iter().enumerate() {
-        let ColumnValues::Num(v) = &c.values else {
-            return Err(Error::invalid(
-                format!("column {:?}", c.name),
-                format!(
-                    "is text; the model takes one numeric matrix {:?} (ship a transform.json to encode text)",
-                    f.name
-                ),
-            ));
-        };
-        for (i, &x) in v.iter().enumerate() {
-            data[i * k + j] = x;
-        }
-    }
+    let (data, _, _) = crate::data::numeric_matrix(frame).map_err(|_| {
+        Error::invalid(
+            format!("model input {:?}", f.name),
+            "takes one numeric matrix, but a held-out column is text (ship a transform.json to encode text)",
+        )
+    })?;
     let t = match f.dtype {
         DType::F64 => Tensor::new(vec![n, k], TensorData::F64(data))?,
         DType::F32 => Tensor::new(
@@ -190,17 +181,4 @@ pub fn score(
         scores.push(v);
     }
     Ok(scores)
-}
-
-/// Loads a model directory: one `*.onnx` (with mlops-serve's `onnx` feature), or a
-/// feed-forward spec `*.json` and one `*.safetensors`; a `transform.json` beside it is
-/// applied first ([`mlops_serve::load_model_dir`]).
-///
-/// # Errors
-/// As [`mlops_serve::load_model_dir`].
-pub fn load_model_dir(
-    identity: mlops_serve::ModelIdentity,
-    dir: &std::path::Path,
-) -> Result<Arc<dyn Predictor>> {
-    Ok(mlops_serve::load_model_dir(identity, dir)?)
 }
