@@ -12,6 +12,7 @@ mod pipeline;
 mod registry;
 mod serve;
 mod snapshot;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,8 @@ enum Command {
     Hpo(hpo::Args),
     /// Training pipelines: a DAG of cached steps (`run`).
     Pipeline(pipeline::Args),
+    /// Data validation: infer a schema of expectations, check batches against it.
+    Validate(validate::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,7 +72,7 @@ fn main() -> ExitCode {
                 // is shown unless MLOPS_LOG asks for more.
                 .unwrap_or_else(|_| {
                     tracing_subscriber::EnvFilter::new(
-                        "warn,mlops_core=off,mlops_drift=off,mlops_registry=off,mlops_monitor=off,mlops_pipeline=off",
+                        "warn,mlops_core=off,mlops_drift=off,mlops_registry=off,mlops_monitor=off,mlops_pipeline=off,mlops_validate=off",
                     )
                 }),
         )
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => words.output_only().and_then(|f| monitor::run(args, f)),
         Command::Hpo(args) => words.output_only().and_then(|f| hpo::run(args, f)),
         Command::Pipeline(args) => words.output_only().and_then(|f| pipeline::run(args, f)),
+        Command::Validate(args) => validate::run(args, words),
     };
     match result {
         Ok(code) => code,
