@@ -41,7 +41,7 @@ struct InferArgs {
     #[arg(long, default_value_t = 0.1)]
     range_margin: f64,
     /// `mostly` of the inferred ranges.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.999)]
     range_mostly: f64,
     /// Most distinct values for a text column to get a domain.
     #[arg(long, default_value_t = 50)]

@@ -1,4 +1,4 @@
-//! The built-in steps: split, fit the preprocessing, tune, train.
+//! The built-in steps: split, validate, fit the preprocessing, tune, train.
 //!
 //! [`Runner::with_builtins`] registers them all. Each reads CSV (or Parquet) tables through
 //! [`crate::data`]; labels are binary (`0`/`1`).
@@ -6,6 +6,7 @@
 //! | kind | inputs | outputs | params |
 //! |---|---|---|---|
 //! | `split` | `data` | `train`, `holdout` (CSV) | `holdout_fraction` (0.2), `id_column` |
+//! | `validate` | `data`, `schema`, `reference`? | `report` (JSON) | `fail_on` (`error`), `now` — see [`crate::validation`] |
 //! | `fit_transform` | `train` | `transform` (`transform.json`) | a [`ChainSpec`]: `groups`, `verbose_feature_names` |
 //! | `tune` | `train`, `transform`? | `best` (JSON params), `journal` | `trainer` (`logreg`\|`mlp`), `label`, `drop`, `n_trials` (20), `sampler` (`tpe`\|`random`), `validation_fraction` (0.25), `metric` (`log_loss`\|`roc_auc`), `space`, `fixed` |
 //! | `train_logreg` | `train`, `transform`?, `params`? | `model` (a directory) | `label`, `drop`, and [`LogisticRegression`]'s options |
@@ -43,6 +44,7 @@ use crate::train::mlp::MlpSpec;
 pub fn all() -> Vec<Arc<dyn Step>> {
     vec![
         Arc::new(Split),
+        Arc::new(crate::validation::Validate),
         Arc::new(FitTransform),
         Arc::new(Tune),
         Arc::new(Train {
@@ -61,7 +63,7 @@ impl Runner {
     }
 }
 
-fn input<'a>(ctx: &'a StepContext, name: &str) -> Result<&'a PathBuf> {
+pub(crate) fn input<'a>(ctx: &'a StepContext, name: &str) -> Result<&'a PathBuf> {
     ctx.inputs.get(name).ok_or_else(|| {
         Error::spec(
             format!("steps.{}.inputs.{name}", ctx.name),
@@ -70,7 +72,7 @@ fn input<'a>(ctx: &'a StepContext, name: &str) -> Result<&'a PathBuf> {
     })
 }
 
-fn output<'a>(ctx: &'a StepContext, name: &str) -> Result<&'a PathBuf> {
+pub(crate) fn output<'a>(ctx: &'a StepContext, name: &str) -> Result<&'a PathBuf> {
     ctx.outputs.get(name).ok_or_else(|| {
         Error::spec(
             format!("steps.{}.outputs.{name}", ctx.name),
@@ -79,7 +81,7 @@ fn output<'a>(ctx: &'a StepContext, name: &str) -> Result<&'a PathBuf> {
     })
 }
 
-fn params_obj(ctx: &StepContext) -> Result<Map<String, Value>> {
+pub(crate) fn params_obj(ctx: &StepContext) -> Result<Map<String, Value>> {
     match &ctx.params {
         Value::Object(m) => Ok(m.clone()),
         Value::Null => Ok(Map::new()),
@@ -90,7 +92,11 @@ fn params_obj(ctx: &StepContext) -> Result<Map<String, Value>> {
     }
 }
 
-fn take_str(m: &mut Map<String, Value>, ctx: &StepContext, key: &str) -> Result<Option<String>> {
+pub(crate) fn take_str(
+    m: &mut Map<String, Value>,
+    ctx: &StepContext,
+    key: &str,
+) -> Result<Option<String>> {
     match m.remove(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -133,7 +139,7 @@ fn take_strings(m: &mut Map<String, Value>, ctx: &StepContext, key: &str) -> Res
     }
 }
 
-fn no_more(m: &Map<String, Value>, ctx: &StepContext, known: &str) -> Result<()> {
+pub(crate) fn no_more(m: &Map<String, Value>, ctx: &StepContext, known: &str) -> Result<()> {
     match m.keys().next() {
         None => Ok(()),
         Some(k) => Err(Error::spec(
@@ -143,7 +149,7 @@ fn no_more(m: &Map<String, Value>, ctx: &StepContext, known: &str) -> Result<()>
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }

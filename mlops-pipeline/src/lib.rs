@@ -20,6 +20,7 @@ pub mod spec;
 pub mod step;
 pub mod train;
 pub mod trigger;
+pub mod validation;
 
 pub use error::{Error, Result};
 pub use run::{Progress, Registered, RunOptions, RunReport, Runner, StepReport, StepStatus};

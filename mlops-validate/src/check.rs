@@ -155,6 +155,7 @@ struct ColumnCheck {
     not_null: Counter,
     type_: Counter,
     range_c: Counter,
+    negative_c: Counter,
     domain_c: Counter,
     unknown_values: BTreeMap<String, u64>,
     unique_c: Counter,
@@ -291,6 +292,7 @@ impl ColumnCheck {
             not_null: Counter::default(),
             type_: Counter::default(),
             range_c: Counter::default(),
+            negative_c: Counter::default(),
             domain_c: Counter::default(),
             unknown_values: BTreeMap::new(),
             unique_c: Counter::default(),
@@ -348,6 +350,10 @@ impl ColumnCheck {
                         self.range_c.add(row, s, keep);
                         bad = true;
                     }
+                }
+                if self.spec.non_negative.is_some() && v < 0.0 {
+                    self.negative_c.add(row, s, keep);
+                    bad = true;
                 }
                 if let Some(before) = self.stale_before {
                     if v < before {
@@ -541,6 +547,17 @@ impl ColumnCheck {
                 non_null,
                 observed_range.clone(),
                 format!("[{}, {}]", fmt(lo), fmt(hi)),
+            ));
+        }
+        if let Some(nn) = &self.spec.non_negative {
+            out.push(mk(
+                AnomalyKind::Negative,
+                "expect_column_values_to_be_between",
+                nn.tolerance,
+                self.negative_c.clone(),
+                non_null,
+                format!("{} negative", self.negative_c.count),
+                "≥ 0".into(),
             ));
         }
         if let Some(d) = &self.spec.domain {

@@ -5,10 +5,13 @@
 //! - **type**: the narrowest of bool ⊂ int ⊂ float, then timestamp, then string, that every
 //!   non-missing cell satisfies;
 //! - **not_null**: no missing cell → `mostly = 1`; otherwise the observed fraction `p` plus
-//!   a slack of `max(0.01, 4·sqrt(p(1−p)/n))`, so that a fresh sample of the same size stays
-//!   inside with high probability;
+//!   a slack of `max(0.02, p/2, 4·sqrt(p(1−p)/n))`, so that a fresh sample of the same size
+//!   stays inside with high probability;
 //! - **range** (int, float): `[min − m·span, max + m·span]` with `m = range_margin`, rounded
-//!   outwards for integers and never below 0 for a column that was never negative;
+//!   outwards for integers and never below 0 for a column that was never negative, with
+//!   `mostly = range_mostly` (0.999: a heavy tail's next sample has a few values past the
+//!   reference's extremes);
+//! - **non_negative** (int, float): when no value was negative (a hard bound, mostly 1);
 //! - **domain** (string): when there are at most `max_domain` distinct values and each
 //!   appears at least twice on average, with `mostly = 1 − unknown_fraction`;
 //! - **unique** (int, string, not a domain): when no value repeats; such an id column gets
@@ -36,7 +39,7 @@ use crate::check::ProgressFn;
 use crate::error::{Error, Result};
 use crate::schema::{
     format_duration_ms, Bound, ColumnSchema, DataType, Domain, Freshness, Length, Monotonic,
-    NotNull, Pattern, Range, Schema, Severity, Skew, TableSchema, Tolerance, Unique,
+    NonNegative, NotNull, Pattern, Range, Schema, Severity, Skew, TableSchema, Tolerance, Unique,
 };
 use crate::source::{self, Chunk, ChunkReader};
 use crate::value::{parse_bool, parse_float, parse_int, parse_timestamp_ms};
@@ -49,7 +52,7 @@ pub const EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s]+\.[^@\s]+$";
 pub struct InferOptions {
     /// Range widening, as a fraction of the observed span on each side (default 0.1).
     pub range_margin: f64,
-    /// `mostly` of inferred ranges (default 1.0).
+    /// `mostly` of inferred ranges (default 0.999).
     pub range_mostly: f64,
     /// Most distinct values of a domain (default 50).
     pub max_domain: usize,
@@ -69,7 +72,7 @@ impl Default for InferOptions {
     fn default() -> Self {
         Self {
             range_margin: 0.1,
-            range_mostly: 1.0,
+            range_mostly: 0.999,
             max_domain: 50,
             unknown_fraction: 0.0,
             length_margin: 0.5,
@@ -361,7 +364,9 @@ impl ColumnStats {
             let mostly = if self.missing == 0 {
                 1.0
             } else {
-                let slack = (4.0 * (p * (1.0 - p) / n as f64).sqrt()).max(0.01);
+                let slack = (4.0 * (p * (1.0 - p) / n as f64).sqrt())
+                    .max(0.5 * p)
+                    .max(0.02);
                 1.0 - (p + slack).min(1.0)
             };
             if mostly > 0.0 {
@@ -388,6 +393,7 @@ impl ColumnStats {
                 let (mut lo, mut hi) = (self.min - m, self.max + m);
                 if self.never_negative {
                     lo = lo.max(0.0);
+                    c.non_negative = Some(NonNegative::default());
                 }
                 if t == DataType::Int {
                     lo = lo.floor();

@@ -19,7 +19,7 @@
 //! let batch = MemoryReader::new(header, rows(&[("4", "11.0"), ("4", "-3.0")]));
 //! let report = check_reader(&schema, Box::new(batch), &CheckOptions::default(), None, None)?;
 //! let kinds: Vec<AnomalyKind> = report.anomalies().map(|a| a.kind).collect();
-//! assert_eq!(kinds, [AnomalyKind::NotUnique, AnomalyKind::OutOfRange]);
+//! assert_eq!(kinds, [AnomalyKind::NotUnique, AnomalyKind::OutOfRange, AnomalyKind::Negative]);
 //! # Ok(()) }
 //! ```
 //!

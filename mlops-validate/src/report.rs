@@ -14,6 +14,8 @@ pub enum AnomalyKind {
     TypeMismatch,
     /// Values outside the range.
     OutOfRange,
+    /// Negative values in a non-negative column.
+    Negative,
     /// Values outside the domain.
     UnknownCategory,
     /// Repeated values in a unique column.
@@ -43,6 +45,7 @@ impl AnomalyKind {
             AnomalyKind::MissingValues => "missing_values",
             AnomalyKind::TypeMismatch => "type_mismatch",
             AnomalyKind::OutOfRange => "out_of_range",
+            AnomalyKind::Negative => "negative",
             AnomalyKind::UnknownCategory => "unknown_category",
             AnomalyKind::NotUnique => "not_unique",
             AnomalyKind::Length => "length",

@@ -13,6 +13,7 @@
 //! [columns.age]
 //! type = "float"            # int | float | bool | string | timestamp
 //! not_null = { mostly = 0.97 }            # at most 3 % missing
+//! non_negative = {}
 //! range = { min = 0.0, max = 120.0, mostly = 0.999 }
 //!
 //! [columns.city]
@@ -46,6 +47,9 @@
 //!     `YYYY-MM-DD[ T]HH:MM:SS[.fff]` (UTC) or `YYYY-MM-DD`; `string` anything.
 //!   - `range` ≙ `…_to_be_between` (inclusive) on `int`/`float`, or on timestamps given as text;
 //!     a cell of the wrong type counts under `type` only.
+//!   - `non_negative` ≙ `…_to_be_between(min_value=0)`: a hard bound kept apart from the
+//!     statistical `range`, so that one negative price fails even when `range` tolerates a
+//!     few outliers.
 //!   - `domain` ≙ `…_to_be_in_set` on the raw text.
 //!   - `unique` ≙ `…_to_be_unique`: every occurrence of a repeated value is unexpected.
 //!   - `length` ≙ `expect_column_value_lengths_to_be_between` (Unicode scalar values).
@@ -295,6 +299,15 @@ pub struct Unique {
     pub tolerance: Tolerance,
 }
 
+/// A non-negativity expectation (`non_negative = {}`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NonNegative {
+    /// `mostly` and severity.
+    #[serde(flatten)]
+    pub tolerance: Tolerance,
+}
+
 /// A not-null expectation (`not_null = { mostly = 0.97 }`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -320,6 +333,9 @@ pub struct ColumnSchema {
     /// Upper bound on the missing fraction. Absent: missing cells are allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_null: Option<NotNull>,
+    /// Values are ≥ 0 (a hard bound, unlike the statistical `range`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_negative: Option<NonNegative>,
     /// Numeric (or timestamp) range.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<Range>,
@@ -354,6 +370,7 @@ impl ColumnSchema {
             type_mostly: 1.0,
             type_severity: Severity::Error,
             not_null: None,
+            non_negative: None,
             range: None,
             domain: None,
             unique: None,
@@ -534,6 +551,15 @@ impl Schema {
             )?;
             if let Some(n) = &c.not_null {
                 check_mostly(&at("not_null"), &n.tolerance)?;
+            }
+            if let Some(n) = &c.non_negative {
+                check_mostly(&at("non_negative"), &n.tolerance)?;
+                if !matches!(c.data_type, DataType::Int | DataType::Float) {
+                    return Err(Error::schema(
+                        at("non_negative"),
+                        "applies to int and float columns",
+                    ));
+                }
             }
             if let Some(r) = &c.range {
                 check_mostly(&at("range"), &r.tolerance)?;
