@@ -2,7 +2,7 @@
 //!
 //! Each column keeps counters and the first few offending cells per expectation, in constant
 //! memory, except `unique`, which needs one entry per distinct value (≈ 24 bytes; integers
-//! are keyed exactly, text by a 64-bit hash, so two different strings collide with
+//! and floats are keyed by value, text by a 64-bit hash, so two different strings collide with
 //! probability ≈ n²/2⁶⁵: 3·10⁻⁶ for 10⁷ distinct values). Columns are checked in parallel
 //! (rayon) while the next chunk is parsed on the reader thread.
 
@@ -21,7 +21,9 @@ use crate::schema::{
     Tolerance,
 };
 use crate::source::{self, Chunk, ChunkReader};
-use crate::value::{format_timestamp_ms, ordered_value, parse_int, parse_timestamp_ms};
+use crate::value::{
+    format_timestamp_ms, ordered_value, parse_float, parse_int, parse_timestamp_ms,
+};
 use crate::Anomaly;
 
 /// Thresholds used for columns without a `skew` table when a reference is given.
@@ -194,13 +196,26 @@ impl Nulls {
     }
 }
 
+/// The `unique` key of a cell: equal values get equal keys, as in pandas' `duplicated` on the
+/// column's dtype (GE's metric). Integers are keyed by value (`"+7"` = `"7"`), floats by value
+/// (`"1.5"` = `"1.50"`, `"1e2"` = `"100"`, `-0.0` = `0`), everything else by its text.
 fn hash_key(s: &str, t: DataType, hasher: &foldhash::fast::FixedState) -> u64 {
-    if t == DataType::Int {
-        if let Some(v) = parse_int(s) {
-            // Integers keyed exactly; text hashes have the top bit forced on, integers off
-            // unless negative, so the two never meet in practice for id columns.
-            return v as u64;
+    match t {
+        DataType::Int => {
+            if let Some(v) = parse_int(s) {
+                // Integers keyed exactly; text hashes have the top bit forced on, integers off
+                // unless negative, so the two never meet in practice for id columns.
+                return v as u64;
+            }
         }
+        DataType::Float => {
+            if let Some(v) = parse_float(s) {
+                // `+ 0.0` turns -0.0 into 0.0 (equal values, different bits). A float's bits
+                // meet a text hash (a cell of another type) with probability 2⁻⁶³ a pair.
+                return (v + 0.0).to_bits();
+            }
+        }
+        _ => {}
     }
     hasher.hash_one(s) | (1 << 63)
 }
