@@ -269,6 +269,19 @@ fn unique_equals_ge() {
         first_index: &[5, 158, 169, 188, 250],
     };
     assert_ge(&r, "email", AnomalyKind::NotUnique, ge);
+    // ExpectColumnValuesToBeUnique(mostly=0.99, column='score')
+    // (a float64 column to pandas: "1.5" = "1.50", "2" = "2.0", "1e2" = "100", "-0.0" = "0",
+    // "inf" = "Infinity", "+4" = "4.000" are repeats, as in our float keys; 12 planted cells
+    // and 5 natural pairs of equal 3-decimal draws)
+    let ge = Ge {
+        success: true,
+        unexpected_count: 22,
+        unexpected_percent: 0.7357859531772575,
+        element_count: 3000,
+        missing_count: 10,
+        first_index: &[64, 87, 107, 308, 526],
+    };
+    assert_ge(&r, "score", AnomalyKind::NotUnique, ge);
 }
 
 #[test]

@@ -161,10 +161,23 @@ def generate() -> list[dict[str, str]]:
         rows[i]["qty"] = na() if i in missing_qty else str(int(qty[i]))
     for k, i in enumerate(pick(7, missing_qty)):
         rows[i]["qty"] = ["abc", "12x", "1.5", "１２", "seven", "1e3", "--3"][k]
+
+    # score: 3-decimal floats (a few natural repeats) and planted repeats of one value in two
+    # spellings: pandas reads a float64 column, so GE's unique compares values, not text.
+    score = rng.uniform(0.0, 1000.0, size=N)
+    missing_score = set(pick(10))
+    for i in range(N):
+        rows[i]["score"] = na() if i in missing_score else f"{score[i]:.3f}"
+    pairs = [("1.5", "1.50"), ("2", "2.0"), ("1e2", "100"), ("-0.0", "0"), ("inf", "Infinity"), ("+4", "4.000")]
+    planted = pick(2 * len(pairs), missing_score)
+    order = rng.permutation(len(planted))
+    for k, (a, b) in enumerate(pairs):
+        rows[planted[int(order[2 * k])]]["score"] = a
+        rows[planted[int(order[2 * k + 1])]]["score"] = b
     return rows
 
 
-COLUMNS = ["id", "age", "price", "city", "email", "code", "name", "ts", "qty"]
+COLUMNS = ["id", "age", "price", "city", "email", "code", "name", "ts", "qty", "score"]
 
 
 def write_fixture(rows: list[dict[str, str]]) -> None:
@@ -231,6 +244,10 @@ type = "int"
 type_mostly = 0.99
 not_null = {{ mostly = 0.99 }}
 range = {{ min = 0, max = 50, mostly = 0.8 }}
+
+[columns.score]
+type = "float"
+unique = {{ mostly = 0.99 }}
 """
 
 # (label, column, GE expectation class, kwargs) in the order printed. `label` names the Rust
@@ -264,6 +281,7 @@ EXPECTATIONS = [
     ),
     ("ts.freshness", "ts", "ExpectColumnValuesToBeBetween", dict(min_value=FRESH_MIN, mostly=0.5)),
     ("ts.monotonic", "ts", "ExpectColumnValuesToBeIncreasing", dict(strictly=False, mostly=0.999)),
+    ("score.unique", "score", "ExpectColumnValuesToBeUnique", dict(mostly=0.99)),
     ("qty.not_null", "qty", "ExpectColumnValuesToNotBeNull", dict(mostly=0.99)),
     # qty is an object column (pandas could not parse every cell as a number): GE's
     # be_between raises TypeError on the str cells, and in_type_list sees only str values.
