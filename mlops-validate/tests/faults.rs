@@ -436,3 +436,101 @@ fn a_type_error_deep_in_a_big_file_has_its_row_number() {
     );
     assert_eq!(r.anomalies().next().unwrap().examples[0].value, "oops");
 }
+
+/// Parquet input reads like CSV: nulls are missing cells, row numbers are the same.
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_batches_are_checked_like_csv() {
+    use mlops_drift::io::{write_parquet, Column, Table};
+    let f = fixture();
+    let rows = sample(3, N);
+    let mut columns = Vec::new();
+    for (k, h) in HEADER.iter().enumerate() {
+        let cells: Vec<&str> = rows.iter().map(|r| r[k].as_str()).collect();
+        let col = if matches!(*h, "price" | "score") {
+            Column::Numeric(
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| if i == 41 { -1.0 } else { c.parse().unwrap() })
+                    .collect(),
+            )
+        } else {
+            Column::Categorical(
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if *h == "city" && i == 6 {
+                            None
+                        } else {
+                            (!c.is_empty()).then(|| c.to_string())
+                        }
+                    })
+                    .collect(),
+            )
+        };
+        columns.push((h.to_string(), col));
+    }
+    let path = f.dir.path().join("batch.parquet");
+    write_parquet(&path, &Table { columns }).unwrap();
+    let r = check_file(&f.schema, &path, &options(), None, None).unwrap();
+    assert_eq!(r.rows, N as u64);
+    assert_eq!(
+        failures(&r),
+        [
+            ("city".into(), AnomalyKind::MissingValues, 1, vec![7]),
+            ("price".into(), AnomalyKind::Negative, 1, vec![42]),
+        ]
+    );
+}
+
+/// Skew against the reference's profile on fresh samples stays under the default thresholds;
+/// a shifted sample crosses them.
+#[test]
+fn skew_of_fresh_and_shifted_samples() {
+    use mlops_drift::io::{read_table, ColumnKind, ReadOptions};
+    use mlops_drift::{ProfileConfig, ReferenceProfile};
+    let f = fixture();
+    let reference = f.dir.path().join("reference.csv");
+    let opts = ReadOptions::default()
+        .with_columns(["price", "score", "city"])
+        .with_kind("city", ColumnKind::Categorical);
+    let profile = ReferenceProfile::fit_table(
+        &read_table(&reference, &opts).unwrap(),
+        ProfileConfig::default(),
+    )
+    .unwrap();
+    let path = f.dir.path().join("batch.csv");
+    let mut worst: f64 = 0.0;
+    for seed in 200..210 {
+        write(&path, &HEADER, &sample(seed, N));
+        let r = check_file(&f.schema, &path, &options(), Some(&profile), None).unwrap();
+        let skews: Vec<_> = r
+            .outcomes
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::Skew)
+            .collect();
+        assert_eq!(skews.len(), 3);
+        assert!(skews.iter().all(|a| a.success), "{}", r.to_text());
+        for a in skews {
+            let v: f64 = a.observed.rsplit(' ').next().unwrap().parse().unwrap();
+            worst = worst.max(v);
+        }
+    }
+    eprintln!("fresh samples: worst skew statistic {worst:.4} (threshold 0.1)");
+    // Shift score by one standard deviation: JS distance on the reference's deciles > 0.1.
+    let mut rows = sample(300, N);
+    for r in &mut rows {
+        let v: f64 = r[col("score")].parse().unwrap();
+        r[col("score")] = format!("{:.4}", v + 1.0);
+    }
+    write(&path, &HEADER, &rows);
+    let r = check_file(&f.schema, &path, &options(), Some(&profile), None).unwrap();
+    let a = r.anomalies().next().unwrap();
+    assert_eq!(
+        (a.column.as_deref(), a.kind),
+        (Some("score"), AnomalyKind::Skew)
+    );
+    assert_eq!(a.severity, Severity::Warning);
+}
