@@ -10,6 +10,8 @@
 //! - [`window`] and [`report`]: mergeable window states per model × version × arm (× segment).
 //!   Realised metrics come from `mlops-core` and equal sklearn; drift comes from `mlops-drift`;
 //!   KPIs and a value matrix are included. [`ab`] holds the A/B tests, which equal scipy.
+//!   [`quality`]: per-window data quality of the logged inputs against an `mlops-validate`
+//!   schema (missing, out-of-range, unknown-category and schema-violation rates).
 //! - [`cbpe`] and [`threshold`]: label-free estimates (CBPE) and mean ± 3σ bands, both equal to
 //!   NannyML 0.13.1.
 //! - [`alert`] and [`export`]: TOML rules and a persisted state machine, with an HMAC webhook and
@@ -37,6 +39,7 @@ pub mod frame;
 pub mod http;
 pub mod labels;
 pub mod log;
+pub mod quality;
 pub mod record;
 pub mod report;
 #[cfg(feature = "s3")]

@@ -73,6 +73,8 @@ pub struct ReportConfig<'a> {
     pub task: Task,
     /// A/B settings.
     pub ab: AbConfig,
+    /// Data-quality schema of the logged inputs (`quality.*`, see [`crate::quality`]).
+    pub schema: Option<&'a mlops_validate::Schema>,
 }
 
 impl std::fmt::Debug for ReportConfig<'_> {
@@ -85,13 +87,14 @@ impl std::fmt::Debug for ReportConfig<'_> {
             .field("reference", &self.reference.is_some())
             .field("estimator", &self.estimator.is_some())
             .field("task", &self.task)
+            .field("schema", &self.schema.is_some())
             .finish()
     }
 }
 
 impl<'a> ReportConfig<'a> {
     /// Defaults: no segment, top 10, no value matrix, no reference, no estimator, task decided
-    /// per window.
+    /// per window, no schema.
     pub fn new(window: WindowSpec) -> Self {
         Self {
             window,
@@ -105,6 +108,7 @@ impl<'a> ReportConfig<'a> {
             estimator: None,
             task: Task::Auto,
             ab: AbConfig::default(),
+            schema: None,
         }
     }
 
@@ -116,6 +120,7 @@ impl<'a> ReportConfig<'a> {
             prediction_column: &self.prediction_column,
             value_matrix: self.value_matrix,
             estimator: self.estimator,
+            schema: self.schema,
         }
     }
 
@@ -180,6 +185,9 @@ pub struct WindowReport {
     pub drift: BTreeMap<String, f64>,
     /// `kpi.*` and `value.*` (full names).
     pub kpi: BTreeMap<String, f64>,
+    /// `quality.*` (full names; only with a schema, and then not empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quality: BTreeMap<String, f64>,
     /// Metric → why it could not be computed.
     #[serde(default)]
     pub skipped: BTreeMap<String, String>,
@@ -198,6 +206,7 @@ impl WindowReport {
         let mut estimated = BTreeMap::new();
         let mut drift = BTreeMap::new();
         let mut kpi = BTreeMap::new();
+        let mut quality = BTreeMap::new();
         let mut label_coverage = None;
         for (name, &x) in &v.values {
             match name.as_str() {
@@ -215,6 +224,9 @@ impl WindowReport {
                 }
                 n if n.starts_with("kpi.") || n.starts_with("value.") => {
                     kpi.insert(name.clone(), x);
+                }
+                n if n.starts_with("quality.") => {
+                    quality.insert(name.clone(), x);
                 }
                 _ => {
                     metrics.insert(name.clone(), x);
@@ -240,6 +252,7 @@ impl WindowReport {
             estimated,
             drift,
             kpi,
+            quality,
             skipped,
         }
     }
@@ -252,7 +265,13 @@ impl WindowReport {
         if let Some(c) = self.label_coverage {
             values.insert("label_coverage".to_string(), c);
         }
-        for m in [&self.metrics, &self.estimated, &self.drift, &self.kpi] {
+        for m in [
+            &self.metrics,
+            &self.estimated,
+            &self.drift,
+            &self.kpi,
+            &self.quality,
+        ] {
             values.extend(m.iter().map(|(k, v)| (k.clone(), *v)));
         }
         WindowValues {

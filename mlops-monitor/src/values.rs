@@ -22,6 +22,13 @@
 //! | `drift.<col>.statistic`, `drift.<col>.p_value` | per column against the reference profile | ≥ 0 / [0, 1] |
 //! | `unknown_rate.<col>` | categories unseen in the reference | [0, 1] |
 //! | `prediction_drift.statistic`, `prediction_drift.p_value` | the prediction's distribution | ≥ 0 / [0, 1] |
+//! | `quality.missing_rate` | with a schema ([`crate::quality`]): missing cells / cells of the schema columns logged | [0, 1] |
+//! | `quality.out_of_range_rate`, `quality.unknown_rate` | out-of-range / unknown-category cells over the non-missing cells of the columns with a `range` / `domain` | [0, 1] |
+//! | `quality.violation_rate` | rows with an unexpected cell / rows | [0, 1] |
+//! | `quality.errors`, `quality.warnings` | failed schema expectations by severity | ≥ 0 |
+//! | `quality.missing_columns` | required schema columns absent from the logged inputs | ≥ 0 |
+//! | `quality.<col>.missing_rate` | missing cells / rows | [0, 1] |
+//! | `quality.<col>.type_error_rate`, `quality.<col>.out_of_range_rate`, `quality.<col>.unknown_rate` | over the column's non-missing cells | [0, 1] |
 
 use std::collections::BTreeMap;
 
@@ -88,6 +95,13 @@ pub const FIXED_METRICS: &[&str] = &[
     "drift_share",
     "prediction_drift.statistic",
     "prediction_drift.p_value",
+    "quality.missing_rate",
+    "quality.out_of_range_rate",
+    "quality.unknown_rate",
+    "quality.violation_rate",
+    "quality.errors",
+    "quality.warnings",
+    "quality.missing_columns",
 ];
 
 /// Fixed metrics computed from joined labels (realised performance): a window's sample size for
@@ -125,6 +139,9 @@ pub fn is_known_metric(name: &str) -> bool {
     if FIXED_METRICS.contains(&name) {
         return true;
     }
+    if name.starts_with("quality.") {
+        return crate::quality::is_column_metric(name);
+    }
     let parts: Vec<&str> = name.split('.').collect();
     match parts.as_slice() {
         ["estimated", m] => ESTIMATED_METRICS.contains(m),
@@ -154,7 +171,8 @@ pub fn metric_range(name: &str) -> (f64, f64) {
         "label_coverage" | "error_rate" | "accuracy" | "precision" | "recall" | "f1"
         | "precision_macro" | "recall_macro" | "f1_macro" | "precision_weighted"
         | "recall_weighted" | "f1_weighted" | "roc_auc" | "p_value" | "drift_share" | "lower"
-        | "upper" => unit,
+        | "upper" | "missing_rate" | "out_of_range_rate" | "unknown_rate" | "type_error_rate"
+        | "violation_rate" => unit,
         _ if name.starts_with("estimated.") || name.starts_with("unknown_rate.") => unit,
         _ => nonneg,
     }
@@ -209,6 +227,10 @@ mod tests {
             "drift.age.p_value",
             "class.yes.recall",
             "unknown_rate.city",
+            "quality.missing_rate",
+            "quality.missing_columns",
+            "quality.age.missing_rate",
+            "quality.a.b.out_of_range_rate",
         ] {
             assert!(is_known_metric(ok), "{ok}");
         }
@@ -217,6 +239,9 @@ mod tests {
             "estimated.mae",
             "kpi.amount",
             "drift..p_value",
+            "quality.type_error_rate",
+            "quality.age.errors",
+            "quality",
             "",
         ] {
             assert!(!is_known_metric(bad), "{bad}");
@@ -230,5 +255,8 @@ mod tests {
         assert_eq!(metric_range("rmse"), (0.0, f64::INFINITY));
         assert_eq!(metric_range("r2").1, 1.0);
         assert_eq!(metric_range("kpi.amount.sum").0, f64::NEG_INFINITY);
+        assert_eq!(metric_range("quality.violation_rate"), (0.0, 1.0));
+        assert_eq!(metric_range("quality.age.unknown_rate"), (0.0, 1.0));
+        assert_eq!(metric_range("quality.errors"), (0.0, f64::INFINITY));
     }
 }

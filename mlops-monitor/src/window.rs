@@ -43,6 +43,10 @@
 //! reference never saw. The prediction is compared with the profile's feature named
 //! [`FinalizeContext::prediction_column`] (`prediction_drift.*`), which is then not an input column.
 //!
+//! # Data quality
+//! With [`FinalizeContext::schema`], the rows' input columns are checked against the schema
+//! (`quality.*`, see [`crate::quality`]).
+//!
 //! Values that cannot be computed (no labels, one class, too few rows, a score row that does not
 //! sum to 1, …) are absent; [`Finalized::skipped`] says why.
 
@@ -309,6 +313,8 @@ pub struct FinalizeContext<'a> {
     pub value_matrix: Option<[f64; 4]>,
     /// Label-free estimator (CBPE) for `estimated.*`.
     pub estimator: Option<&'a dyn LabelFreeEstimator>,
+    /// Data-quality schema of the logged inputs, for `quality.*` ([`crate::quality`]).
+    pub schema: Option<&'a mlops_validate::Schema>,
 }
 
 impl Default for FinalizeContext<'_> {
@@ -320,6 +326,7 @@ impl Default for FinalizeContext<'_> {
             prediction_column: "prediction",
             value_matrix: None,
             estimator: None,
+            schema: None,
         }
     }
 }
@@ -332,6 +339,7 @@ impl std::fmt::Debug for FinalizeContext<'_> {
             .field("prediction_column", &self.prediction_column)
             .field("value_matrix", &self.value_matrix)
             .field("estimator", &self.estimator.is_some())
+            .field("schema", &self.schema.map(|s| s.columns.len()))
             .finish()
     }
 }
@@ -703,6 +711,9 @@ impl WindowState {
         f.kpis();
         if let Some(profile) = ctx.reference {
             f.drift(profile, ctx)?;
+        }
+        if let Some(schema) = ctx.schema {
+            f.quality(schema)?;
         }
         Ok(Finalized {
             values: WindowValues {
@@ -1150,6 +1161,24 @@ impl<'s> Finalizer<'s> {
                     .collect(),
             ),
         }
+    }
+
+    fn quality(&mut self, schema: &mlops_validate::Schema) -> Result<()> {
+        use crate::quality::InputCell;
+        let s = self.s;
+        let cell = |c: usize, r: usize| match s.features[c][r] {
+            Cell::Missing => InputCell::Missing,
+            Cell::Num(x) => InputCell::Num(x),
+            Cell::Cat(i) => InputCell::Text(s.dict.name(i)),
+        };
+        let q = crate::quality::window_quality(schema, &s.columns, &self.order, &cell, s.end_ms)?;
+        for (name, v) in q.values {
+            self.put(name, v);
+        }
+        for (name, why) in q.skipped {
+            self.skip(&name, why);
+        }
+        Ok(())
     }
 
     fn drift(&mut self, profile: &ReferenceProfile, ctx: &FinalizeContext<'_>) -> Result<()> {
