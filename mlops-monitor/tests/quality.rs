@@ -143,12 +143,12 @@ fn finalize(w: &WindowState, schema: Option<&Schema>) -> Finalized {
     w.finalize(&ctx).unwrap()
 }
 
-fn quality(f: &Finalized) -> BTreeMap<&str, f64> {
+fn quality(f: &Finalized) -> BTreeMap<String, f64> {
     f.values
         .values
         .iter()
         .filter(|(k, _)| k.starts_with("quality."))
-        .map(|(k, v)| (k.as_str(), *v))
+        .map(|(k, v)| (k.clone(), *v))
         .collect()
 }
 
@@ -158,7 +158,7 @@ fn injected_faults_give_exact_rates() {
     let f = finalize(&window(&faulty_rows()), Some(&s));
     let q = quality(&f);
     let n = N as f64;
-    let expected: BTreeMap<&str, f64> = [
+    let expected: BTreeMap<String, f64> = [
         ("quality.age.missing_rate", 3.0 / n),
         ("quality.age.type_error_rate", 0.0),
         ("quality.age.out_of_range_rate", 2.0 / 17.0),
@@ -185,6 +185,7 @@ fn injected_faults_give_exact_rates() {
         ("quality.missing_columns", 1.0),
     ]
     .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(q, expected);
     for name in expected.keys() {
