@@ -91,6 +91,22 @@ pub struct WindowArgs {
     /// categorical columns at every size, as NannyML's univariate drift).
     #[arg(long, default_value = "auto")]
     drift_test: String,
+    /// Data-quality schema of the logged inputs (`mlops validate infer`): every window gets
+    /// `quality.*` values (missing, out-of-range, unknown-category and schema-violation
+    /// rates), which alert rules can name.
+    #[arg(long, value_name = "SCHEMA.toml")]
+    schema: Option<PathBuf>,
+}
+
+/// Loads `--schema`, when given.
+fn load_schema(w: &WindowArgs) -> Result<Option<mlops_validate::Schema>> {
+    w.schema
+        .as_deref()
+        .map(|p| {
+            mlops_validate::Schema::load(p)
+                .with_context(|| format!("loading --schema {}", p.display()))
+        })
+        .transpose()
 }
 
 #[derive(Debug, clap::Args)]
@@ -344,6 +360,7 @@ pub fn compute(log: &Path, w: &WindowArgs) -> Result<Computed> {
                 .with_context(|| format!("loading --reference-profile {}", p.display()))
         })
         .transpose()?;
+    let schema = load_schema(w)?;
 
     let reader = LogReader::open(log)?;
     let labels = load_labels(log)?;
@@ -362,6 +379,7 @@ pub fn compute(log: &Path, w: &WindowArgs) -> Result<Computed> {
     cfg.top_k = w.top_k;
     cfg.value_matrix = value_matrix;
     cfg.task = task;
+    cfg.schema = schema.as_ref();
     match w.drift_test.as_str() {
         "auto" => {}
         "ks" => cfg.drift.small_sample_max = u64::MAX,
@@ -568,6 +586,8 @@ impl Watcher {
     ) -> Result<Watcher> {
         LogReader::open(log)?;
         let rules = RuleSet::load(rules)?;
+        // A bad schema fails here, not at the first round.
+        load_schema(windows)?;
         let state = state.unwrap_or_else(|| log.join("monitor").join("alert-state.json"));
         if let Some(parent) = state.parent() {
             std::fs::create_dir_all(parent)

@@ -608,3 +608,77 @@ fn watch_on_alert_runs_the_pipeline_once_with_the_alert_as_its_trigger() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RULE=pipeline.toml"));
 }
+
+#[test]
+fn report_with_a_schema_prints_quality_values_and_a_bad_schema_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
+    let log = dir.path().join("log");
+    let server = start(
+        &store,
+        &[
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+        ],
+    );
+    // x = [i, 0.5] for i in 0..10: x_0 is out of [0, 5] for i = 6..9 (4 of 10 rows).
+    for i in 0..10 {
+        infer_with(&server.addr, &format!("q{i}"), [i as f32, 0.5], json!({}));
+    }
+    stop(server);
+    let schema = dir.path().join("schema.toml");
+    std::fs::write(
+        &schema,
+        r#"version = 1
+[table]
+required_columns = ["x_0", "x_1", "age"]
+[columns.x_0]
+type = "float"
+range = { min = 0.0, max = 5.0 }
+[columns.x_1]
+type = "float"
+not_null = {}
+range = { min = 0.0, max = 1.0 }
+"#,
+    )
+    .unwrap();
+    let log_s = log.to_str().unwrap();
+    let rep = report(
+        log_s,
+        &["--window-rows", "10", "--schema", schema.to_str().unwrap()],
+    );
+    let windows = rep["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "{rep}");
+    let q = &windows[0]["quality"];
+    assert_eq!(q["quality.x_0.out_of_range_rate"], 0.4, "{q}");
+    assert_eq!(q["quality.x_1.out_of_range_rate"], 0.0, "{q}");
+    assert_eq!(q["quality.x_0.missing_rate"], 0.0, "{q}");
+    assert_eq!(q["quality.missing_rate"], 0.0, "{q}");
+    // 4 of 20 non-missing cells of the two ranged columns.
+    assert_eq!(q["quality.out_of_range_rate"], 0.2, "{q}");
+    assert_eq!(q["quality.violation_rate"], 0.4, "{q}");
+    // x_0's range and the absent required column `age`.
+    assert_eq!(q["quality.errors"], 2.0, "{q}");
+    assert_eq!(q["quality.missing_columns"], 1.0, "{q}");
+
+    // Without --schema: no quality values.
+    let plain = report(log_s, &["--window-rows", "10"]);
+    assert!(plain["windows"][0].get("quality").is_none(), "{plain}");
+
+    // A schema that does not parse is a clear error, exit 2.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "version = 1\n[columns.x_0]\ntype = \"float\"\nrnage = {}\n").unwrap();
+    let out = mlops(&[
+        "monitor",
+        "report",
+        "--log",
+        log_s,
+        "--schema",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--schema") && err.contains("rnage"), "{err}");
+}
