@@ -610,7 +610,7 @@ fn watch_on_alert_runs_the_pipeline_once_with_the_alert_as_its_trigger() {
 }
 
 #[test]
-fn report_with_a_schema_prints_quality_values_and_a_bad_schema_exits_2() {
+fn report_and_watch_with_a_schema_give_quality_values_and_a_bad_schema_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _reg) = store_with(dir.path(), &[[1.0, 0.0]]);
     let log = dir.path().join("log");
@@ -669,7 +669,11 @@ range = { min = 0.0, max = 1.0 }
 
     // A schema that does not parse is a clear error, exit 2.
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "version = 1\n[columns.x_0]\ntype = \"float\"\nrnage = {}\n").unwrap();
+    std::fs::write(
+        &bad,
+        "version = 1\n[columns.x_0]\ntype = \"float\"\nrnage = {}\n",
+    )
+    .unwrap();
     let out = mlops(&[
         "monitor",
         "report",
@@ -681,4 +685,45 @@ range = { min = 0.0, max = 1.0 }
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--schema") && err.contains("rnage"), "{err}");
+
+    // `watch` alerts on a quality value, and refuses the bad schema before its first round.
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"x0_range\"\nmetric = \"quality.x_0.out_of_range_rate\"\n\
+         condition = { above = 0.3 }\n",
+    )
+    .unwrap();
+    let watch = |schema: &std::path::Path| {
+        mlops(&[
+            "monitor",
+            "watch",
+            "--log",
+            log_s,
+            "--rules",
+            rules.to_str().unwrap(),
+            "--window-rows",
+            "10",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--state",
+            dir.path().join("state.json").to_str().unwrap(),
+            "--once",
+            "--format",
+            "json",
+        ])
+    };
+    let round = ok_json(&watch(&schema));
+    let alerts = round["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{round}");
+    assert_eq!(alerts[0]["rule"], "x0_range");
+    assert_eq!(alerts[0]["state"], "firing", "{round}");
+    assert_eq!(alerts[0]["value"], 0.4, "{round}");
+    let out = watch(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--schema"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

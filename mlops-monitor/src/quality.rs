@@ -224,7 +224,8 @@ pub(crate) fn window_quality<'c>(
         .filter(|c| !columns.contains(c))
         .count();
     out.values.push(("quality.errors".into(), errors as f64));
-    out.values.push(("quality.warnings".into(), warnings as f64));
+    out.values
+        .push(("quality.warnings".into(), warnings as f64));
     out.values
         .push(("quality.missing_columns".into(), absent as f64));
     Ok(out)

@@ -204,9 +204,7 @@ fn no_schema_no_quality_values() {
 
 #[test]
 fn clean_window_has_zero_rates() {
-    let rows: Vec<_> = (0..N)
-        .map(|i| pred(i, BASE + i as i64, clean(i)))
-        .collect();
+    let rows: Vec<_> = (0..N).map(|i| pred(i, BASE + i as i64, clean(i))).collect();
     let s = schema();
     let q = quality(&finalize(&window(&rows), Some(&s)));
     for name in [
@@ -323,10 +321,13 @@ condition = { above = 0.4 }
 #[test]
 fn rules_accept_quality_metrics() {
     RuleSet::parse(MISSING_RULE, "rules.toml").unwrap();
-    for bad in ["quality.age.missing", "quality.type_error_rate", "quality..missing_rate"] {
-        let text = format!(
-            "[[rule]]\nname = \"r\"\nmetric = \"{bad}\"\ncondition = {{ above = 0.1 }}\n"
-        );
+    for bad in [
+        "quality.age.missing",
+        "quality.type_error_rate",
+        "quality..missing_rate",
+    ] {
+        let text =
+            format!("[[rule]]\nname = \"r\"\nmetric = \"{bad}\"\ncondition = {{ above = 0.1 }}\n");
         let e = RuleSet::parse(&text, "rules.toml").unwrap_err();
         assert!(e.to_string().contains("unknown metric"), "{bad}: {e}");
     }
