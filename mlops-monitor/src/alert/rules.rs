@@ -14,6 +14,10 @@
 //! annotations = { summary = "accuracy below 0.8" }
 //! ```
 //!
+//! Data-quality values (`quality.missing_rate`, `quality.<col>.unknown_rate`, …, see
+//! [`crate::quality`]) are metrics like any other; windows have them only when finalized with
+//! a schema (`--schema`), and a rule over a metric a window lacks leaves its state as it is.
+//!
 //! Every error names the file and the line of the offending rule or field.
 
 use std::collections::BTreeMap;
