@@ -305,6 +305,38 @@ freshness = { max_age = "30m" }
     assert_eq!(quality(&finalize(&w, Some(&s)))["quality.errors"], 0.0);
 }
 
+#[test]
+fn unicode_and_dotted_column_names() {
+    let text = r#"
+version = 1
+[columns."prix_€"]
+type = "float"
+range = { min = 0.0 }
+[columns."user.age"]
+type = "int"
+"#;
+    let s = Schema::from_toml(text).unwrap();
+    let rows: Vec<_> = [(-1.0, 30.0), (2.0, 31.5), (3.0, 40.0), (4.0, 41.0)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(p, a))| {
+            pred(
+                i,
+                BASE + i as i64,
+                vec![("prix_€", Value::Num(p)), ("user.age", Value::Num(a))],
+            )
+        })
+        .collect();
+    let q = quality(&finalize(&window(&rows), Some(&s)));
+    assert_eq!(q["quality.prix_€.out_of_range_rate"], 0.25);
+    // 31.5 is not an integer.
+    assert_eq!(q["quality.user.age.type_error_rate"], 0.25);
+    let rule = "[[rule]]\nname = \"r\"\nmetric = \"quality.user.age.type_error_rate\"\n\
+                condition = { above = 0.1 }\n";
+    RuleSet::parse(rule, "rules.toml").unwrap();
+    assert!(is_known_metric("quality.prix_€.out_of_range_rate"));
+}
+
 const MISSING_RULE: &str = r#"
 [[rule]]
 name = "inputs_missing"
