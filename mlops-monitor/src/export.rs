@@ -60,6 +60,16 @@ fn help_of(family: &str) -> String {
     let base = family.trim_start_matches("mlops_monitor_");
     match base {
         "n_predictions" => "Predictions in the latest window".into(),
+        "quality_column_missing_rate" => "Missing cells of an input column, latest window".into(),
+        "quality_column_type_error_rate" => {
+            "Cells of an input column that do not parse as its schema type, latest window".into()
+        }
+        "quality_column_out_of_range_rate" => {
+            "Values of an input column outside its schema range, latest window".into()
+        }
+        "quality_column_unknown_rate" => {
+            "Values of an input column outside its schema domain, latest window".into()
+        }
         "n_labelled" => "Predictions with a joined label in the latest window".into(),
         "window_end_timestamp_seconds" => "End of the latest window (Unix seconds)".into(),
         "drift_statistic" => {
@@ -87,8 +97,17 @@ fn family_of(name: &str) -> Option<(String, Vec<(&'static str, String)>)> {
     if !is_known_metric(name) || name == "n_predictions" || name == "n_labelled" {
         return None;
     }
-    let parts: Vec<&str> = name.split('.').collect();
     let fam = |s: &str| format!("mlops_monitor_{s}");
+    // `quality.<col>.<m>`: the column (which may hold dots or any character) is a label.
+    if crate::quality::is_column_metric(name) {
+        if let Some((col, m)) = name["quality.".len()..].rsplit_once('.') {
+            return Some((
+                fam(&format!("quality_column_{m}")),
+                vec![("column", col.to_owned())],
+            ));
+        }
+    }
+    let parts: Vec<&str> = name.split('.').collect();
     Some(match parts.as_slice() {
         ["drift", col, stat] => (
             fam(&format!("drift_{stat}")),

@@ -121,6 +121,26 @@ fn rules_use_the_metric_names_that_are_exported() {
     }
 }
 
+#[test]
+fn per_column_quality_values_are_one_family_with_a_column_label() {
+    let mut out = String::new();
+    render_gauges(&[sample_window()], &[], &mut out);
+    for family in [
+        "mlops_monitor_quality_column_missing_rate",
+        "mlops_monitor_quality_column_out_of_range_rate",
+        "mlops_monitor_quality_missing_rate",
+        "mlops_monitor_quality_errors",
+    ] {
+        assert!(
+            out.contains(&format!("# TYPE {family} gauge")),
+            "{family}:\n{out}"
+        );
+    }
+    assert!(out.contains("column=\"prix-€\""), "{out}");
+    assert!(out.contains("column=\"a.b\""), "{out}");
+    assert!(!out.contains("quality_prix"), "{out}");
+}
+
 fn sample_window() -> WindowValues {
     WindowValues {
         key: WindowKey {
@@ -145,6 +165,10 @@ fn sample_window() -> WindowValues {
             ("kpi.amount.sum", 1234.5),
             ("class.yes.recall", 0.7),
             ("latency_p99_s", 0.02),
+            ("quality.prix-€.missing_rate", 0.1),
+            ("quality.a.b.out_of_range_rate", 0.02),
+            ("quality.missing_rate", 0.05),
+            ("quality.errors", 1.0),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), *v))
