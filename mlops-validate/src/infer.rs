@@ -255,9 +255,15 @@ impl ColumnStats {
         }
     }
 
-    fn push(&mut self, chunk: &Chunk, nulls: &[String], email: &regex::Regex) {
+    fn push(
+        &mut self,
+        chunk: &Chunk,
+        block: std::ops::Range<usize>,
+        nulls: &[String],
+        email: &regex::Regex,
+    ) {
         let hasher = foldhash::fast::FixedState::with_seed(0x6d6c_6f70_735f_6966);
-        for r in 0..chunk.len() {
+        for r in block {
             let s = chunk.cell(r, self.index);
             self.rows += 1;
             if nulls.iter().any(|n| n == s) {
@@ -514,9 +520,15 @@ pub fn infer_reader(
     let mut rows = 0u64;
     let nulls = &options.null_values;
     source::for_each_chunk(reader, options.chunk_rows, |chunk, bytes, total| {
-        stats
-            .par_iter_mut()
-            .for_each(|s| s.push(chunk, nulls, &email));
+        let mut lo = 0;
+        while lo < chunk.len() {
+            let hi = (lo + crate::check::BLOCK_ROWS).min(chunk.len());
+            stats
+                .par_iter_mut()
+                .with_min_len(1)
+                .for_each(|s| s.push(chunk, lo..hi, nulls, &email));
+            lo = hi;
+        }
         rows += chunk.len() as u64;
         if let Some(p) = progress.as_mut() {
             p(rows, bytes, total);
