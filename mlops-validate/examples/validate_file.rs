@@ -40,8 +40,8 @@ fn infer(data: &Path, out: &Path) -> Result<serde_json::Value> {
 }
 
 fn check(schema_path: &Path, data: &Path, now: Option<&str>) -> Result<serde_json::Value> {
-    let schema = Schema::load(schema_path)
-        .with_context(|| format!("reading {}", schema_path.display()))?;
+    let schema =
+        Schema::load(schema_path).with_context(|| format!("reading {}", schema_path.display()))?;
     let mut options = CheckOptions::default();
     if let Some(now) = now {
         let t = chrono::DateTime::parse_from_rfc3339(now)

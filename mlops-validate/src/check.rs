@@ -176,33 +176,40 @@ struct ColumnCheck {
     flags: Vec<u64>,
 }
 
-struct Nulls {
+pub(crate) struct Nulls {
     values: Vec<String>,
     max_len: usize,
     empty: bool,
+    /// Which first bytes some null string starts with: most cells (digits) are ruled out by
+    /// one lookup.
+    first: [bool; 256],
 }
 
 impl Nulls {
-    fn new(values: &[String]) -> Self {
+    pub(crate) fn new(values: &[String]) -> Self {
+        let mut first = [false; 256];
+        for v in values {
+            if let Some(&b) = v.as_bytes().first() {
+                first[usize::from(b)] = true;
+            }
+        }
         Self {
             max_len: values.iter().map(String::len).max().unwrap_or(0),
             empty: values.iter().any(String::is_empty),
             values: values.to_vec(),
+            first,
         }
     }
 
     #[inline]
-    fn is_null(&self, s: &str) -> bool {
-        if s.is_empty() {
+    pub(crate) fn is_null(&self, s: &str) -> bool {
+        let Some(&b) = s.as_bytes().first() else {
             return self.empty;
-        }
-        s.len() <= self.max_len && self.values.iter().any(|v| v == s)
+        };
+        self.first[usize::from(b)] && s.len() <= self.max_len && self.values.iter().any(|v| v == s)
     }
 }
 
-/// The `unique` key of a cell: equal values get equal keys, as in pandas' `duplicated` on the
-/// column's dtype (GE's metric). Integers are keyed by value (`"+7"` = `"7"`), floats by value
-/// (`"1.5"` = `"1.50"`, `"1e2"` = `"100"`, `-0.0` = `0`), everything else by its text.
 fn hash_key(s: &str, t: DataType, hasher: &foldhash::fast::FixedState) -> u64 {
     match t {
         DataType::Int => {

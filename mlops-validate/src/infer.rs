@@ -259,14 +259,14 @@ impl ColumnStats {
         &mut self,
         chunk: &Chunk,
         block: std::ops::Range<usize>,
-        nulls: &[String],
+        nulls: &crate::check::Nulls,
         email: &regex::Regex,
     ) {
         let hasher = foldhash::fast::FixedState::with_seed(0x6d6c_6f70_735f_6966);
         for r in block {
             let s = chunk.cell(r, self.index);
             self.rows += 1;
-            if nulls.iter().any(|n| n == s) {
+            if nulls.is_null(s) {
                 self.missing += 1;
                 continue;
             }
@@ -518,7 +518,7 @@ pub fn infer_reader(
         .map(|i| ColumnStats::new(i, options.max_domain))
         .collect();
     let mut rows = 0u64;
-    let nulls = &options.null_values;
+    let nulls = &crate::check::Nulls::new(&options.null_values);
     source::for_each_chunk(reader, options.chunk_rows, |chunk, bytes, total| {
         let mut lo = 0;
         while lo < chunk.len() {

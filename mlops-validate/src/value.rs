@@ -1,6 +1,6 @@
 //! Reading a cell as a typed value.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 use crate::schema::DataType;
 
@@ -45,6 +45,9 @@ pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
     if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
+    if let Some(ms) = fast_timestamp(b) {
+        return Some(ms);
+    }
     if b.len() == 10 {
         return NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .ok()
@@ -60,6 +63,61 @@ pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
         }
     }
     None
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// The common forms without chrono's format machinery: `YYYY-MM-DD`, and
+/// `YYYY-MM-DD[T ]HH:MM:SS[.f…]` optionally followed by `Z` (no offset). Anything else (or an
+/// invalid date) goes the slow way.
+fn fast_timestamp(b: &[u8]) -> Option<i64> {
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(digits(&b[0..4])?).ok()?,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )?;
+    let days = i64::from(date.num_days_from_ce()) - 719_163;
+    if b.len() == 10 {
+        return Some(days * 86_400_000);
+    }
+    if b.len() < 19 || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, m, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    if h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut ms = 0i64;
+    if let Some((b'.', frac)) = rest.split_first() {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        let mut scale = 100;
+        for &c in &frac[..n.min(3)] {
+            ms += i64::from(c - b'0') * scale;
+            scale /= 10;
+        }
+        rest = &frac[n..];
+    }
+    if !(rest.is_empty() || rest == b"Z") {
+        return None;
+    }
+    Some((days * 86_400 + i64::from(h * 3600 + m * 60 + s)) * 1000 + ms)
 }
 
 /// Formats milliseconds since the epoch as RFC 3339 (UTC, `Z`).
@@ -96,6 +154,19 @@ pub fn ordered_value(s: &str, t: DataType) -> Option<f64> {
 mod tests {
     use super::*;
 
+    trait AddZ {
+        fn add_z(self) -> String;
+    }
+    impl AddZ for String {
+        fn add_z(self) -> String {
+            if self.len() == 10 {
+                self
+            } else {
+                self + "Z"
+            }
+        }
+    }
+
     #[test]
     fn integers_floats_and_bools() {
         assert_eq!(parse_int("-42"), Some(-42));
@@ -123,5 +194,41 @@ mod tests {
         assert_eq!(parse_timestamp_ms("12345"), None);
         assert_eq!(parse_timestamp_ms("２０２６-01-01"), None);
         assert_eq!(format_timestamp_ms(1500), "1970-01-01T00:00:01.500Z");
+        // The fast path agrees with chrono on every form it takes, and refuses what it must.
+        for s in [
+            "2026-11-01T12:34:56Z",
+            "2026-11-01 12:34:56",
+            "2026-11-01T12:34:56",
+            "2026-11-01 12:34:56.789",
+            "2026-11-01T12:34:56.5Z",
+            "2026-11-01T12:34:56.123456789Z",
+            "1969-12-31T23:59:59.999Z",
+            "1969-12-31T23:59:59Z",
+            "2024-02-29",
+            "0001-01-01",
+        ] {
+            let slow = chrono::DateTime::parse_from_rfc3339(
+                &s.replace(' ', "T")
+                    .trim_end_matches('Z')
+                    .to_string()
+                    .add_z(),
+            )
+            .map(|t| t.timestamp_millis())
+            .ok()
+            .or_else(|| {
+                NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis())
+            });
+            assert_eq!(parse_timestamp_ms(s), slow, "{s}");
+        }
+        assert_eq!(parse_timestamp_ms("2026-11-01T24:00:00Z"), None);
+        assert_eq!(parse_timestamp_ms("2026-13-01"), None);
+        assert_eq!(parse_timestamp_ms("2025-02-29"), None);
+        assert_eq!(parse_timestamp_ms("2026-11-01T12:34:56."), None);
+        assert_eq!(
+            parse_timestamp_ms("2026-11-01T12:34:56+09:00"),
+            parse_timestamp_ms("2026-11-01T03:34:56Z")
+        );
     }
 }
