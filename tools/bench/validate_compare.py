@@ -155,6 +155,9 @@ def timed(cmd: list[str], nice: bool = False) -> tuple[float, float, str]:
         if p.returncode != 0:
             sys.exit(f"{cmd[0]} failed ({p.returncode}):\n{p.stderr[-4000:]}")
         m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+        cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", p.stderr))
+        print(f"  [{os.path.basename(cmd[0])} {os.path.basename(cmd[1])}] user+sys CPU {cpu:.1f} s",
+              flush=True)
         return wall, (int(m.group(1)) / 1024 if m else float("nan")), p.stdout
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
