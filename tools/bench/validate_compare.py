@@ -201,6 +201,9 @@ def ge_specs(schema: dict, now_iso: str) -> tuple[list[dict], list[str]]:
                 lo = lo and {"__ts__": lo}
                 hi = hi and {"__ts__": hi}
             add("ExpectColumnValuesToBeBetween", min_value=lo, max_value=hi, mostly=mostly(r))
+        if "non_negative" in c:
+            add("ExpectColumnValuesToBeBetween", min_value=0, max_value=None,
+                mostly=mostly(c["non_negative"]))
         if "freshness" in c:
             f = c["freshness"]
             m = re.fullmatch(r"(\d+)([smhdw])", f["max_age"])
