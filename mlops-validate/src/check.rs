@@ -165,7 +165,8 @@ struct ColumnCheck {
     domain_c: Counter,
     unknown_values: BTreeMap<String, u64>,
     unique_c: Counter,
-    seen: FastMap<u64, (u64, u32)>,
+    /// Key → (first row, capped at `u32::MAX`; occurrences): 16 bytes an entry.
+    seen: FastMap<u64, (u32, u32)>,
     length_c: Counter,
     len_min: u64,
     len_max: u64,
@@ -428,13 +429,22 @@ impl ColumnCheck {
             }
             if self.spec.unique.is_some() {
                 let key = hash_key(s, t, &hasher);
-                let entry = self.seen.entry(key).or_insert((row, 0));
+                let entry = self
+                    .seen
+                    .entry(key)
+                    .or_insert((u32::try_from(row).unwrap_or(u32::MAX), 0));
                 entry.1 = entry.1.saturating_add(1);
                 match entry.1 {
                     1 => {}
                     2 => {
                         let first = entry.0;
-                        self.unique_c.add_sorted(first, s, keep);
+                        // Past row 4,294,967,294 the first occurrence's row is not kept: it is
+                        // counted, but not shown as an example.
+                        if first < u32::MAX {
+                            self.unique_c.add_sorted(u64::from(first), s, keep);
+                        } else {
+                            self.unique_c.count += 1;
+                        }
                         self.unique_c.add_sorted(row, s, keep);
                         bad = true;
                     }
@@ -825,6 +835,17 @@ impl Validator {
         self.rows += chunk.len() as u64;
     }
 
+    /// Sizes the `unique` sets for about `rows` rows in all, so that they are allocated once
+    /// instead of growing (and rehashing) while the rows stream in.
+    pub fn reserve_rows(&mut self, rows: u64) {
+        let extra = usize::try_from(rows.saturating_sub(self.rows)).unwrap_or(usize::MAX);
+        for c in &mut self.columns {
+            if c.spec.unique.is_some() && c.index.is_some() {
+                c.seen.reserve(extra.saturating_sub(c.seen.len()));
+            }
+        }
+    }
+
     /// Rows checked so far.
     pub fn rows(&self) -> u64 {
         self.rows
@@ -942,7 +963,16 @@ pub fn check_reader(
     mut progress: Option<ProgressFn<'_>>,
 ) -> Result<Report> {
     let mut v = Validator::new(schema, reader.header(), options, reference)?;
+    let mut reserved = false;
     source::for_each_chunk(reader, options.chunk_rows, |chunk, bytes, total| {
+        if let (false, Some(total)) = (reserved, total) {
+            // Estimate the row count from the first chunk's bytes per row (+10 %).
+            if bytes > 0 && !chunk.is_empty() {
+                let per_row = bytes as f64 / chunk.len() as f64;
+                v.reserve_rows((total as f64 / per_row * 1.1) as u64);
+            }
+            reserved = true;
+        }
         v.push(chunk);
         if let Some(p) = progress.as_mut() {
             p(v.rows(), bytes, total);
