@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use mlops_drift::io::{read_table, ReadOptions};
-use mlops_drift::{ProfileConfig, ReferenceProfile};
+use mlops_drift::ReferenceProfile;
 use mlops_validate::{CheckOptions, InferOptions, Report, Schema, Severity};
 
 use crate::FormatWords;
@@ -193,29 +192,10 @@ fn check(a: CheckArgs, out: Out) -> Result<ExitCode> {
         })?;
     }
     let reference = match (&a.reference, &a.reference_profile) {
-        (Some(path), _) => {
-            let mut ro = ReadOptions::default();
-            for (name, c) in &schema.columns {
-                let kind = match c.data_type {
-                    mlops_validate::DataType::Int | mlops_validate::DataType::Float => {
-                        mlops_drift::io::ColumnKind::Numeric
-                    }
-                    _ => mlops_drift::io::ColumnKind::Categorical,
-                };
-                ro = ro.with_kind(name, kind);
-            }
-            let header = mlops_validate::source::open(path)?.header().to_vec();
-            let cols: Vec<&String> = header
-                .iter()
-                .filter(|h| schema.columns.get(*h).is_some_and(|c| c.skew.is_some()))
-                .collect();
-            let table = read_table(path, &ro.with_columns(cols))
-                .with_context(|| format!("reading the reference {}", path.display()))?;
-            Some(ReferenceProfile::fit_table(
-                &table,
-                ProfileConfig::default(),
-            )?)
-        }
+        (Some(path), _) => Some(
+            mlops_validate::fit_reference(&schema, path)
+                .with_context(|| format!("reading the reference {}", path.display()))?,
+        ),
         (None, Some(p)) => Some(ReferenceProfile::load(p)?),
         (None, None) => None,
     };

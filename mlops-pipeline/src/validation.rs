@@ -12,9 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use mlops_drift::io::{read_table, ColumnKind, ReadOptions};
-use mlops_drift::{ProfileConfig, ReferenceProfile};
-use mlops_validate::{CheckOptions, DataType, Schema, Severity};
+use mlops_validate::{CheckOptions, Schema, Severity};
 
 use crate::builtin::{input, no_more, output, params_obj, take_str, write_file};
 use crate::error::{Error, Result};
@@ -23,29 +21,6 @@ use crate::step::{Step, StepContext, StepOutcome};
 /// `validate`: see the module doc.
 #[derive(Debug)]
 pub(crate) struct Validate;
-
-fn fit_reference(schema: &Schema, path: &std::path::Path) -> Result<ReferenceProfile> {
-    let header = mlops_validate::source::open(path)
-        .map_err(|e| Error::invalid("validate reference", e.to_string()))?
-        .header()
-        .to_vec();
-    let mut options = ReadOptions::default();
-    let mut wanted = Vec::new();
-    for h in &header {
-        if let Some(c) = schema.columns.get(h) {
-            let kind = match c.data_type {
-                DataType::Int | DataType::Float => ColumnKind::Numeric,
-                _ => ColumnKind::Categorical,
-            };
-            options = options.with_kind(h, kind);
-            wanted.push(h.clone());
-        }
-    }
-    let table = read_table(path, &options.with_columns(wanted))
-        .map_err(|e| Error::invalid("validate reference", e.to_string()))?;
-    ReferenceProfile::fit_table(&table, ProfileConfig::default())
-        .map_err(|e| Error::invalid("validate reference", e.to_string()))
-}
 
 impl Step for Validate {
     fn kind(&self) -> &str {
@@ -74,7 +49,10 @@ impl Step for Validate {
         let schema = Schema::load(schema_path)
             .map_err(|e| Error::spec(format!("steps.{}.inputs.schema", ctx.name), e.to_string()))?;
         let reference = match ctx.inputs.get("reference") {
-            Some(path) => Some(fit_reference(&schema, path)?),
+            Some(path) => Some(
+                mlops_validate::fit_reference(&schema, path)
+                    .map_err(|e| Error::invalid("validate reference", e.to_string()))?,
+            ),
             None => None,
         };
         let report = mlops_validate::check_file(

@@ -211,7 +211,7 @@ impl Nulls {
     }
 }
 
-fn hash_key(s: &str, t: DataType, hasher: &foldhash::fast::FixedState) -> u64 {
+pub(crate) fn hash_key(s: &str, t: DataType, hasher: &foldhash::fast::FixedState) -> u64 {
     match t {
         DataType::Int => {
             if let Some(v) = parse_int(s) {
@@ -980,6 +980,36 @@ pub fn check_reader(
         Ok(())
     })?;
     Ok(v.finish())
+}
+
+/// Fits the reference profile for skew from a reference data file: the file's columns that
+/// have a `skew` table in the schema, numeric for `int`/`float` columns, categorical otherwise
+/// (ids, free text and timestamps, which get no skew table from inference, are not profiled).
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Malformed`] when the file cannot be read; [`Error::Drift`] when a
+/// column cannot be profiled (e.g. a numeric column with no finite value).
+#[tracing::instrument(skip_all, fields(path = %path.display()), err)]
+pub fn fit_reference(schema: &Schema, path: &Path) -> Result<ReferenceProfile> {
+    use mlops_drift::io::{read_table, ColumnKind, ReadOptions};
+    let header = source::open(path)?.header().to_vec();
+    let mut options = ReadOptions::default();
+    let mut wanted = Vec::new();
+    for h in header {
+        if let Some(c) = schema.columns.get(&h).filter(|c| c.skew.is_some()) {
+            let kind = match c.data_type {
+                DataType::Int | DataType::Float => ColumnKind::Numeric,
+                _ => ColumnKind::Categorical,
+            };
+            options = options.with_kind(&h, kind);
+            wanted.push(h);
+        }
+    }
+    let table = read_table(path, &options.with_columns(wanted))?;
+    Ok(ReferenceProfile::fit_table(
+        &table,
+        mlops_drift::ProfileConfig::default(),
+    )?)
 }
 
 /// Checks a CSV or Parquet file.

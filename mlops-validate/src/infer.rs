@@ -318,10 +318,12 @@ impl ColumnStats {
                 }
             }
             if let Some(u) = &mut self.unique {
-                let key = match parse_int(s) {
-                    Some(v) if self.could_int => v as u64,
-                    _ => std::hash::BuildHasher::hash_one(&hasher, s) | (1 << 63),
+                let t = if self.could_int {
+                    DataType::Int
+                } else {
+                    DataType::String
                 };
+                let key = crate::check::hash_key(s, t, &hasher);
                 if !u.insert(key) {
                     self.unique = None;
                 }

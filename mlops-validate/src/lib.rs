@@ -47,7 +47,7 @@ pub mod schema;
 pub mod source;
 pub mod value;
 
-pub use check::{check_file, check_reader, CheckOptions, Validator};
+pub use check::{check_file, check_reader, fit_reference, CheckOptions, Validator};
 pub use error::{Error, Result};
 pub use infer::{infer_file, infer_reader, InferOptions};
 pub use report::{Anomaly, AnomalyKind, ColumnCounts, Example, Report};

@@ -115,6 +115,17 @@ pub fn open(path: &Path) -> Result<Box<dyn ChunkReader>> {
     Ok(Box::new(CsvReader::open(path)?))
 }
 
+/// Opens `path` for reading, with its size (for progress).
+fn open_file(path: &Path) -> Result<(String, std::fs::File, Option<u64>)> {
+    let p = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: p.clone(),
+        source,
+    })?;
+    let total = file.metadata().ok().map(|m| m.len());
+    Ok((p, file, total))
+}
+
 /// A CSV file with a header row.
 pub struct CsvReader {
     path: String,
@@ -139,12 +150,7 @@ impl CsvReader {
     /// [`Error::Io`]; [`Error::Malformed`] for an empty file, invalid UTF-8 or a repeated
     /// column name in the header.
     pub fn open(path: &Path) -> Result<Self> {
-        let p = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| Error::Io {
-            path: p.clone(),
-            source,
-        })?;
-        let total = file.metadata().ok().map(|m| m.len());
+        let (p, file, total) = open_file(path)?;
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .buffer_capacity(1 << 20)
@@ -370,12 +376,7 @@ mod parquet_source {
 
     impl ParquetReader {
         pub fn open(path: &Path) -> Result<Self> {
-            let p = path.display().to_string();
-            let file = std::fs::File::open(path).map_err(|source| Error::Io {
-                path: p.clone(),
-                source,
-            })?;
-            let total = file.metadata().ok().map(|m| m.len());
+            let (p, file, total) = super::open_file(path)?;
             let malformed = |reason: String| Error::Malformed {
                 path: p.clone(),
                 row: 0,
