@@ -16,6 +16,7 @@ use mlops_drift::{
     ReferenceProfile, TestKind,
 };
 
+use crate::output::{write_report, Output};
 use crate::Format;
 
 /// Arguments of `mlops drift`.
@@ -114,6 +115,11 @@ struct CompareArgs {
     /// anderson, wasserstein_norm, energy, chi2, psi, kl, js, hellinger, tvd.
     #[arg(long = "test", value_name = "COLUMN=TEST")]
     tests: Vec<String>,
+    /// Write the report to this file instead of stdout (written to a temporary file and
+    /// renamed, so a reader never sees half of it). With `--format html`, one
+    /// self-contained page with plots.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
     #[command(flatten)]
     fit: FitArgs,
 }
@@ -158,10 +164,10 @@ fn read(
 ///
 /// # Errors
 /// Unreadable or malformed inputs, unknown columns, invalid options.
-pub fn run(args: Args, format: Format) -> Result<ExitCode> {
+pub fn run(args: Args, words: &crate::FormatWords) -> Result<ExitCode> {
     match args.action {
-        Some(Action::Profile(p)) => run_profile(p, format),
-        None => run_compare(args.compare, format),
+        Some(Action::Profile(p)) => run_profile(p, words.output_only()?),
+        None => run_compare(args.compare, words.output_or_html()?),
     }
 }
 
@@ -186,7 +192,7 @@ fn run_profile(p: ProfileArgs, format: Format) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_compare(a: CompareArgs, format: Format) -> Result<ExitCode> {
+fn run_compare(a: CompareArgs, format: Output) -> Result<ExitCode> {
     let Some(current_path) = a.current.as_ref() else {
         bail!("--current is required (or use `mlops drift profile DATA -o FILE`)");
     };
@@ -225,6 +231,11 @@ fn run_compare(a: CompareArgs, format: Format) -> Result<ExitCode> {
             CorrectionArg::Bh => Correction::BenjaminiHochberg,
         },
         missing: missing(a.fit.missing),
+        ecdf_points: if format == Output::Html {
+            mlops_ui::drift::ECDF_POINTS
+        } else {
+            0
+        },
         ..DriftConfig::default()
     };
     for t in &a.tests {
@@ -237,9 +248,31 @@ fn run_compare(a: CompareArgs, format: Format) -> Result<ExitCode> {
         cfg.overrides.insert(col.to_string(), kind);
     }
     let report = DriftReport::compare(&profile, &current, &cfg)?;
-    match format {
-        Format::Json => crate::output::print_json(&report)?,
-        Format::Text => print_text(&report),
+    match (format, &a.output) {
+        (Output::Json, None) => crate::output::print_json(&report)?,
+        (Output::Json, Some(path)) => {
+            write_report(
+                Some(path),
+                &format!("{}\n", serde_json::to_string_pretty(&report)?),
+            )?;
+        }
+        (Output::Text, None) => print_text(&report),
+        (Output::Text, Some(_)) => {
+            bail!("-o/--output writes a json or html report: add --format json or --format html")
+        }
+        (Output::Html, path) => {
+            let subtitle = format!(
+                "reference: {} · current: {} ({} rows)",
+                a.reference
+                    .as_ref()
+                    .or(a.reference_profile.as_ref())
+                    .map_or(String::new(), |p| p.display().to_string()),
+                current_path.display(),
+                report.columns.first().map_or(0, |c| c.n_cur),
+            );
+            let html = mlops_ui::drift_report_html(&report, "Data drift report", &subtitle);
+            write_report(path.as_deref(), &html)?;
+        }
     }
     if a.fail_on_drift && report.dataset.drifted {
         return Ok(ExitCode::from(1));

@@ -30,7 +30,7 @@ pub use output::{Format, FormatWords};
 #[derive(Debug, Parser)]
 #[command(name = "mlops", version, about, long_about = None)]
 struct Cli {
-    /// Output format: `json` or `text`. (`mlops registry register` also accepts an
+    /// Output format: `json` or `text`; reports also take `html` (`mlops drift`). (`mlops registry register` also accepts an
     /// artifact format here, e.g. `--format onnx`.)
     #[arg(long, global = true, value_name = "FORMAT", action = clap::ArgAction::Append)]
     format: Vec<String>,
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     let words = FormatWords::new(cli.format);
     let result = match cli.command {
         Command::Snapshot(args) => words.output_only().and_then(|f| snapshot::run(args, f)),
-        Command::Drift(args) => words.output_only().and_then(|f| drift::run(args, f)),
+        Command::Drift(args) => drift::run(args, &words),
         Command::Registry(args) => registry::run(args, words),
         Command::Serve(args) => words.output_only().and_then(|f| serve::run(*args, f)),
         Command::Monitor(args) => words.output_only().and_then(|f| monitor::run(args, f)),

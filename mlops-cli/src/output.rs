@@ -63,6 +63,71 @@ impl FormatWords {
     }
 }
 
+/// What a command that can also draw a report prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Human-readable text.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One self-contained HTML file (inline SVG plots, no network loads).
+    Html,
+}
+
+impl FormatWords {
+    /// The output format for commands that also render HTML (`--format html`).
+    ///
+    /// # Errors
+    /// For an unknown word, or for two different formats.
+    pub fn output_or_html(&self) -> Result<Output> {
+        let (f, other) = self.split()?;
+        match other.as_slice() {
+            [] => Ok(match f {
+                Format::Text => Output::Text,
+                Format::Json => Output::Json,
+            }),
+            [w] if w == "html" && self.0.len() == 1 => Ok(Output::Html),
+            [w] if w == "html" => bail!("--format html and --format {} were both given", self.0[0]),
+            [w, ..] => bail!("invalid --format {w:?}: expected json, text or html"),
+        }
+    }
+}
+
+/// Writes a rendered report to `path` (through a temporary file in the same directory,
+/// renamed into place, so a reader never sees half a report), or to stdout without a path.
+///
+/// # Errors
+/// When the file cannot be written or renamed.
+pub fn write_report(path: Option<&std::path::Path>, content: &str) -> Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let Some(path) = path else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(content.as_bytes())?;
+        return Ok(out.flush()?);
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // A report is for reading: the usual 0644 (before the umask), not tempfile's 0600.
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut tmp = builder
+        .prefix(".mlops-report")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(content.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// Prints `value` as pretty JSON on stdout.
 ///
 /// # Errors

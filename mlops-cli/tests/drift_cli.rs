@@ -321,3 +321,86 @@ fn bad_inputs_exit_2_with_a_message() {
     let out = mlops(&["drift", "--reference", s(&f.ref_pq), "--current", s(&cut)]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn html_report_is_one_self_contained_file_with_the_json_numbers() {
+    let f = files();
+    let out_path = f._dir.path().join("report.html");
+    let out = mlops(&[
+        "drift",
+        "--reference",
+        s(&f.ref_csv),
+        "--current",
+        s(&f.drift_csv),
+        "--format",
+        "html",
+        "-o",
+        s(&out_path),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "the report goes to the file, not stdout"
+    );
+    let html = std::fs::read_to_string(&out_path).unwrap();
+    let j = json(&mlops(&[
+        "drift",
+        "--reference",
+        s(&f.ref_csv),
+        "--current",
+        s(&f.drift_csv),
+        "--format",
+        "json",
+    ]));
+    // Nothing can load from the network: a CSP that forbids it, and no URL in the page.
+    assert!(html.contains("default-src 'none'"), "CSP missing");
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src=\""));
+    // The summary and every column's verdict as the JSON report has them.
+    let drifted = j["dataset"]["drifted"].as_bool().unwrap();
+    assert!(html.contains(&format!(r#"id="dataset-summary" data-drifted="{drifted}""#)));
+    for c in j["columns"].as_array().unwrap() {
+        let name = c["column"].as_str().unwrap();
+        let d = c["drifted"].as_bool().unwrap();
+        assert!(
+            html.contains(&format!(r#"<tr data-column="{name}" data-drifted="{d}">"#)),
+            "{name}"
+        );
+    }
+    // Plots: histograms and ECDFs for numbers, grouped bars for the category.
+    assert_eq!(
+        html.matches(r#"data-series="KS distance""#).count(),
+        2,
+        "one KS marker per numeric column"
+    );
+    assert!(html.matches(r#"class="series s-ref step""#).count() == 2);
+    assert!(html.contains("city — category shares"));
+    // -o with text is refused plainly; two output formats too.
+    let bad = mlops(&[
+        "drift",
+        "--reference",
+        s(&f.ref_csv),
+        "--current",
+        s(&f.drift_csv),
+        "-o",
+        s(&out_path),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = mlops(&[
+        "--format",
+        "json",
+        "--format",
+        "html",
+        "drift",
+        "--reference",
+        s(&f.ref_csv),
+        "--current",
+        s(&f.drift_csv),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(stderr.matches("error").count(), 1, "{stderr}");
+}

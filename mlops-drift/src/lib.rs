@@ -65,5 +65,5 @@ pub mod stream;
 
 pub use error::{Error, Result};
 pub use profile::{FeatureProfile, ProfileConfig, ReferenceProfile};
-pub use report::{Correction, DriftConfig, DriftReport, TestKind};
+pub use report::{Correction, DriftConfig, DriftReport, EcdfSummary, TestKind};
 pub use sample::{MissingPolicy, NumericInput, SortedSample};

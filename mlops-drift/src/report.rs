@@ -139,6 +139,9 @@ pub struct DriftConfig {
     pub ks_method: KsMethod,
     /// Per-column deciding test.
     pub overrides: BTreeMap<String, TestKind>,
+    /// Points of the ECDF summary kept per numeric column for plots ([`ColumnReport::ecdf`]);
+    /// 0 (the default) keeps none, so the JSON report is unchanged.
+    pub ecdf_points: usize,
 }
 
 impl Default for DriftConfig {
@@ -154,6 +157,7 @@ impl Default for DriftConfig {
             missing: MissingPolicy::Omit,
             ks_method: KsMethod::Auto,
             overrides: BTreeMap::new(),
+            ecdf_points: 0,
         }
     }
 }
@@ -193,6 +197,90 @@ impl TestOutput {
             ref_counts: None,
             cur_counts: None,
         }
+    }
+}
+
+/// Both empirical CDFs of a numeric column, thinned for drawing, and the exact point where
+/// they are furthest apart (the two-sample KS statistic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EcdfSummary {
+    /// Evaluation points, ascending: every `stride`-th distinct value of the pooled sample,
+    /// its first and last, and [`EcdfSummary::ks_x`].
+    pub x: Vec<f64>,
+    /// The reference ECDF at each point (share of reference values `≤ x`).
+    pub reference: Vec<f64>,
+    /// The current ECDF at each point.
+    pub current: Vec<f64>,
+    /// The smallest pooled value where `|F_ref − F_cur|` is largest.
+    pub ks_x: f64,
+    /// `F_ref(ks_x)`.
+    pub ks_reference: f64,
+    /// `F_cur(ks_x)`; `|ks_reference − ks_current|` is the KS statistic.
+    pub ks_current: f64,
+}
+
+impl EcdfSummary {
+    /// Walks both sorted samples once, without materialising their union.
+    /// `None` when either sample is empty or `points` is 0.
+    pub fn from_sorted(
+        reference: &SortedSample,
+        current: &SortedSample,
+        points: usize,
+    ) -> Option<Self> {
+        if reference.is_empty() || current.is_empty() || points == 0 {
+            return None;
+        }
+        let (rv, rc) = (reference.values(), reference.counts());
+        let (cv, cc) = (current.values(), current.counts());
+        let (nr, nc) = (reference.len() as f64, current.len() as f64);
+        // Distinct pooled values: at most rv.len() + cv.len(); thin by this stride.
+        let stride = ((rv.len() + cv.len()) / points.max(2)).max(1);
+        let (mut i, mut j, mut sr, mut sc) = (0usize, 0usize, 0u64, 0u64);
+        let mut out = Self {
+            x: Vec::with_capacity(points + 3),
+            reference: Vec::with_capacity(points + 3),
+            current: Vec::with_capacity(points + 3),
+            ks_x: f64::NAN,
+            ks_reference: 0.0,
+            ks_current: 0.0,
+        };
+        let (mut best, mut k) = (-1.0f64, 0usize);
+        while i < rv.len() || j < cv.len() {
+            let x = match (rv.get(i), cv.get(j)) {
+                (Some(&a), Some(&b)) => a.min(b),
+                (Some(&a), None) => a,
+                (None, Some(&b)) => b,
+                (None, None) => break,
+            };
+            if rv.get(i) == Some(&x) {
+                sr += rc[i];
+                i += 1;
+            }
+            if cv.get(j) == Some(&x) {
+                sc += cc[j];
+                j += 1;
+            }
+            let (fr, fc) = (sr as f64 / nr, sc as f64 / nc);
+            let d = (fr - fc).abs();
+            if d > best {
+                best = d;
+                out.ks_x = x;
+                out.ks_reference = fr;
+                out.ks_current = fc;
+            }
+            if k % stride == 0 || (i == rv.len() && j == cv.len()) {
+                out.x.push(x);
+                out.reference.push(fr);
+                out.current.push(fc);
+            }
+            k += 1;
+        }
+        if let Err(at) = out.x.binary_search_by(|v| v.total_cmp(&out.ks_x)) {
+            out.x.insert(at, out.ks_x);
+            out.reference.insert(at, out.ks_reference);
+            out.current.insert(at, out.ks_current);
+        }
+        Some(out)
     }
 }
 
@@ -241,6 +329,10 @@ pub struct ColumnReport {
     pub skipped: BTreeMap<String, String>,
     /// The deciding test (absent when it could not be computed).
     pub decision: Option<Decision>,
+    /// Both empirical CDFs at a few points and where they differ most (numeric columns,
+    /// when [`DriftConfig::ecdf_points`] > 0 and both samples are non-empty).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ecdf: Option<EcdfSummary>,
     /// Whether this column drifted.
     pub drifted: bool,
 }
@@ -369,6 +461,7 @@ fn numeric_column(
         ),
         Err(e) => note("psi", e),
     }
+    let ecdf = EcdfSummary::from_sorted(rs, &cs, cfg.ecdf_points);
     let n_ref = prof.rows();
     let n_cur = cs.len() + missing_cur;
     let default = if n_ref <= cfg.small_sample_max {
@@ -376,7 +469,7 @@ fn numeric_column(
     } else {
         TestKind::WassersteinNorm
     };
-    Ok(finish(
+    let mut report = finish(
         name,
         "numeric",
         (n_ref, prof.missing),
@@ -385,7 +478,9 @@ fn numeric_column(
         Vec::new(),
         skipped,
         cfg.overrides.get(name).copied().unwrap_or(default),
-    ))
+    );
+    report.ecdf = ecdf;
+    Ok(report)
 }
 
 fn categorical_column(
@@ -488,6 +583,7 @@ fn finish(
         unseen_categories,
         skipped,
         decision,
+        ecdf: None,
         drifted: false,
     }
 }

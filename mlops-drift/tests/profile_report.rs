@@ -266,3 +266,53 @@ fn f32_and_ndarray_inputs_fit_the_same_profile() {
         assert!(&p.features[k] == a, "{k} differs");
     }
 }
+
+#[test]
+fn ecdf_summary_marks_the_ks_statistic_and_stays_small() {
+    // Ties across samples, a shift, and very different sizes.
+    let x: Vec<f64> = gen("norm", 31, 50_000, 0.0, 1.0)
+        .into_iter()
+        .map(|v| (v * 20.0).round() / 20.0)
+        .collect();
+    let y: Vec<f64> = gen("norm", 32, 7_000, 0.3, 1.2)
+        .into_iter()
+        .map(|v| (v * 20.0).round() / 20.0)
+        .collect();
+    let p = ReferenceProfile::fit_table(
+        &table(x.clone(), cats(1, x.len(), 1.0)),
+        ProfileConfig::default(),
+    )
+    .unwrap();
+    let cfg = DriftConfig {
+        ecdf_points: 64,
+        ..DriftConfig::default()
+    };
+    let r = DriftReport::compare(&p, &table(y.clone(), cats(2, y.len(), 1.0)), &cfg).unwrap();
+    let col = r.columns.iter().find(|c| c.column == "x").unwrap();
+    let e = col
+        .ecdf
+        .as_ref()
+        .expect("numeric column has an ECDF summary");
+    let ks = ks_2samp(&x, &y, KsMethod::Auto).unwrap().statistic;
+    assert!(
+        ((e.ks_reference - e.ks_current).abs() - ks).abs() < 1e-12,
+        "{e:?} vs {ks}"
+    );
+    assert!(e.x.contains(&e.ks_x));
+    assert!(e.x.windows(2).all(|w| w[0] < w[1]));
+    assert!(e.x.len() <= 64 + 3, "{}", e.x.len());
+    assert_eq!(*e.reference.last().unwrap(), 1.0);
+    assert_eq!(*e.current.last().unwrap(), 1.0);
+    // Categorical columns, and the default config, carry none.
+    assert!(r
+        .columns
+        .iter()
+        .find(|c| c.column == "c")
+        .unwrap()
+        .ecdf
+        .is_none());
+    let plain =
+        DriftReport::compare(&p, &table(y, cats(2, 7_000, 1.0)), &DriftConfig::default()).unwrap();
+    assert!(plain.columns.iter().all(|c| c.ecdf.is_none()));
+    assert!(!plain.to_json().unwrap().contains("ecdf"));
+}
