@@ -6,8 +6,8 @@
 #   ./scripts/test.sh -p mlops-core   # extra arguments go to `cargo test`
 #
 # Needs: a Rust toolchain and Python 3 with pip (the S3 emulator, the Triton clients and the
-# Kubernetes manifest validators come from PyPI), and apt-get for Prometheus Alertmanager and
-# promtool (Debian packages) when they are not installed. No `protoc`: the ONNX runtime (tract-onnx)
+# Kubernetes manifest validators come from PyPI), and apt-get for Prometheus Alertmanager,
+# promtool, Chromium and ChromeDriver (Debian packages) when they are not installed. No `protoc`: the ONNX runtime (tract-onnx)
 # and the gRPC service ship their generated protobuf code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +39,20 @@ if [ -z "${MLOPS_ALERTMANAGER_URL:-}" ]; then
   echo "scripts/test.sh: Alertmanager did not start; refusing to run its tests as skipped" >&2
   exit 1
 fi
+# Debian's Chromium and ChromeDriver for the browser tests (reports and the web console):
+# scripts/browser.sh installs both when missing, starts chromedriver on a free loopback port
+# and exports MLOPS_CHROMEDRIVER_URL / MLOPS_CHROMIUM.
+log "starting chromedriver"
+# shellcheck source=scripts/browser.sh
+source scripts/browser.sh
+if [ -z "${MLOPS_CHROMEDRIVER_URL:-}" ]; then
+  echo "scripts/test.sh: chromedriver did not start; refusing to run the browser tests as skipped" >&2
+  exit 1
+fi
 cleanup() {
   if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
   alertmanager_stop 2>/dev/null || true
+  browser_stop 2>/dev/null || true
 }
 trap cleanup EXIT
 source scripts/triton.sh
