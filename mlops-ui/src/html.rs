@@ -69,6 +69,7 @@ pub fn document(title: &str, assets: Assets<'_>, nav: Markup, body: Markup) -> S
                 }
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.top {
                     span.brand { "mlops" }
                     (nav)
