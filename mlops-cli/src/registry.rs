@@ -10,7 +10,7 @@ use mlops_core::{AliasName, Lineage, ModelName, ModelRef, Sha256Digest, VersionS
 use mlops_registry::{Change, Event, EventKind, NewVersion, Registry, VersionEntry};
 use serde::Serialize;
 
-use crate::output::print_json;
+use crate::output::{print_json, write_report, Output};
 use crate::Format;
 
 /// Arguments of `mlops registry`.
@@ -94,12 +94,18 @@ enum Command {
         /// Model name.
         name: String,
     },
-    /// Compare metrics and params of two versions side by side.
+    /// Compare metrics and params of two versions side by side. With `--format html`, one
+    /// self-contained page: metrics with deltas and a chart, params, tags, signature,
+    /// lineage and artifacts of both versions.
     Compare {
         /// First version reference.
         a: String,
         /// Second version reference.
         b: String,
+        /// Write the report to this file instead of stdout (json or html; written to a
+        /// temporary file and renamed, so a reader never sees half of it).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Download every artifact of a version into DIR (verified before it appears).
     Download {
@@ -375,9 +381,73 @@ pub fn run(args: Args, words: crate::FormatWords) -> Result<ExitCode> {
                 Format::Text => println!("{}", v.version),
             }
         }
+        Command::Compare { a, b, output } => {
+            let out = words.output_or_html()?;
+            return run_compare(&*open()?, a, b, output.as_deref(), out);
+        }
         cmd => {
             let format = words.output_only()?;
             return run_other(cmd, format, &*open()?, &change);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mlops registry compare A B`: text and json as before, or an HTML report.
+fn run_compare(
+    reg: &dyn Registry,
+    a: &str,
+    b: &str,
+    path: Option<&std::path::Path>,
+    out: Output,
+) -> Result<ExitCode> {
+    let (ra, rb): (ModelRef, ModelRef) = (a.parse()?, b.parse()?);
+    match (out, path) {
+        (Output::Text, Some(_)) => {
+            bail!("-o/--output writes a json or html report: add --format json or --format html")
+        }
+        (Output::Json, None) => print_json(&reg.compare(&ra, &rb)?)?,
+        (Output::Json, Some(path)) => write_report(
+            Some(path),
+            &format!(
+                "{}\n",
+                serde_json::to_string_pretty(&reg.compare(&ra, &rb)?)?
+            ),
+        )?,
+        (Output::Text, None) => {
+            let c = reg.compare(&ra, &rb)?;
+            println!("{:<24} {:>14} {:>14} {:>14}", "metric", c.a, c.b, "delta");
+            let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x}"));
+            for m in &c.metrics {
+                let delta = match (m.a, m.b) {
+                    (Some(a), Some(b)) => format!("{:+.6}", b - a),
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:<24} {:>14} {:>14} {:>14}",
+                    m.key,
+                    show(m.a),
+                    show(m.b),
+                    delta
+                );
+            }
+            for p in &c.params {
+                println!(
+                    "{:<24} {:>14} {:>14}",
+                    format!("param {}", p.key),
+                    p.a.as_deref().unwrap_or("-"),
+                    p.b.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        (Output::Html, path) => {
+            let (ea, eb) = (reg.resolve(&ra)?, reg.resolve(&rb)?);
+            let title = format!(
+                "{}/{} vs {}/{}",
+                ea.version.name, ea.version.version, eb.version.name, eb.version.version
+            );
+            let html = mlops_ui::compare::compare_entries_report_html(&ea, &eb, &title);
+            write_report(path, &html)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -512,37 +582,7 @@ fn run_other(
                 }
             }
         }
-        Command::Compare { a, b } => {
-            let c = reg.compare(&a.parse()?, &b.parse()?)?;
-            match format {
-                Format::Json => print_json(&c)?,
-                Format::Text => {
-                    println!("{:<24} {:>14} {:>14} {:>14}", "metric", c.a, c.b, "delta");
-                    let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x}"));
-                    for m in &c.metrics {
-                        let delta = match (m.a, m.b) {
-                            (Some(a), Some(b)) => format!("{:+.6}", b - a),
-                            _ => "-".into(),
-                        };
-                        println!(
-                            "{:<24} {:>14} {:>14} {:>14}",
-                            m.key,
-                            show(m.a),
-                            show(m.b),
-                            delta
-                        );
-                    }
-                    for p in &c.params {
-                        println!(
-                            "{:<24} {:>14} {:>14}",
-                            format!("param {}", p.key),
-                            p.a.as_deref().unwrap_or("-"),
-                            p.b.as_deref().unwrap_or("-")
-                        );
-                    }
-                }
-            }
-        }
+        Command::Compare { .. } => bail!("internal error: compare is handled by run"),
         Command::Download { reference, dir } => {
             let files = reg.download(&reference.parse()?, dir)?;
             match format {

@@ -233,6 +233,118 @@ fn the_cli_contract_end_to_end() {
 }
 
 #[test]
+fn compare_writes_a_self_contained_html_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("reg").display().to_string();
+    let onnx = write(dir.path(), "model.onnx", b"onnx-graph");
+    let ds = "sha256:".to_owned() + &"cd".repeat(32);
+    ok(
+        &store,
+        &[
+            "register",
+            "churn",
+            "--artifact",
+            &onnx,
+            "--metrics",
+            "auc=0.8125,loss=0.375",
+            "--params",
+            "lr=0.1,depth=6",
+            "--tags",
+            "team=<b>risk</b>",
+            "--dataset",
+            &ds,
+            "--commit",
+            "deadbeef",
+        ],
+    );
+    ok(
+        &store,
+        &[
+            "register",
+            "churn",
+            "--artifact",
+            &onnx,
+            "--metrics",
+            "auc=0.875,loss=0.25",
+            "--params",
+            "lr=0.01,depth=6",
+            "--parent",
+            "1",
+        ],
+    );
+    ok(
+        &store,
+        &["alias", "set", "churn", "champion", "2", "--reason", "x"],
+    );
+    let file = dir.path().join("cmp.html");
+    let out = ok(
+        &store,
+        &[
+            "compare",
+            "churn/1",
+            "churn@champion",
+            "--format",
+            "html",
+            "-o",
+            &file.display().to_string(),
+        ],
+    );
+    assert!(out.is_empty(), "with -o nothing goes to stdout: {out:?}");
+    let html = std::fs::read_to_string(&file).expect("report written");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        html.contains("default-src 'none'") || html.contains("default-src &#39;none&#39;"),
+        "the report CSP"
+    );
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert!(html.contains("churn/1 vs churn/2"));
+    for v in [
+        "0.8125", "0.375", "0.875", "0.25", "0.1", "0.01", "deadbeef",
+    ] {
+        assert!(html.contains(v), "report lacks {v}");
+    }
+    // Deltas b − a, exact in the sort keys.
+    assert!(html.contains(&format!("data-v=\"{}\"", 0.875 - 0.8125)));
+    assert!(html.contains(&format!("data-v=\"{}\"", 0.25 - 0.375)));
+    assert!(html.contains(r#"data-param="lr" data-differs="true""#));
+    assert!(html.contains(r#"data-param="depth" data-differs="false""#));
+    assert!(html.contains(r#"data-series="churn/1" data-points="2""#));
+    assert!(html.contains(&"cd".repeat(32)), "dataset digest");
+    assert!(html.contains("champion"), "aliases of B");
+    assert!(html.contains("&lt;b&gt;risk"), "tags are escaped");
+    // Without -o the page goes to stdout; json and text are unchanged.
+    let page = ok(
+        &store,
+        &["compare", "churn/1", "churn/2", "--format", "html"],
+    );
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("0.8125"));
+    let cmp = json(&store, &["compare", "churn/1", "churn/2"]);
+    assert_eq!(cmp["metrics"][0]["key"], "auc");
+    assert!(ok(&store, &["compare", "churn/1", "churn/2"]).contains("+0.062500"));
+    let err = fails(
+        &store,
+        &[
+            "compare",
+            "churn/1",
+            "churn/2",
+            "-o",
+            &file.display().to_string(),
+        ],
+    );
+    assert!(err.contains("--format json or --format html"), "{err}");
+    let err = fails(
+        &store,
+        &["compare", "churn/1", "churn/9", "--format", "html"],
+    );
+    assert!(err.contains("no version 9"), "{err}");
+    assert_eq!(
+        err.matches("no version 9").count(),
+        1,
+        "printed once: {err}"
+    );
+}
+
+#[test]
 fn failures_exit_non_zero_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("reg").display().to_string();

@@ -8,16 +8,19 @@
 //! - [`html`]: the page shell, the embedded stylesheet and script, escaping, and the
 //!   Content-Security-Policy (`default-src 'none'` for reports).
 //! - [`drift`]: the drift report (`mlops drift compare --format html`).
+//! - [`compare`]: two model versions side by side (`mlops registry compare A B --format html`).
 //! - `console` (feature `console`): the web console's axum router.
 //!
 //! Reports are functions from a computed report to a `String`; they never fail, because
 //! every value they show was already computed and validated by the crate that owns it.
 #![deny(missing_docs)]
 
+pub mod compare;
 #[cfg(feature = "console")]
 pub mod console;
 pub mod drift;
 pub mod html;
 pub mod svg;
 
+pub use compare::compare_report_html;
 pub use drift::drift_report_html;
