@@ -106,7 +106,7 @@ fn body(
                 table id="cmp-lineage" {
                     thead { tr { th scope="col" { "" } th scope="col" { "A: " (la) } th scope="col" { "B: " (lb) } } }
                     tbody {
-                        tr {
+                        tr class=[(a.lineage.datasets != b.lineage.datasets).then_some("differs")] {
                             th scope="row" { "datasets" }
                             td { (digest_list(&a.lineage.datasets)) }
                             td { (digest_list(&b.lineage.datasets)) }
@@ -116,7 +116,7 @@ fn body(
                             td { code { (opt(a.lineage.code_commit.as_deref())) } }
                             td { code { (opt(b.lineage.code_commit.as_deref())) } }
                         }
-                        tr {
+                        tr class=[(a.lineage.parent_version != b.lineage.parent_version).then_some("differs")] {
                             th scope="row" { "parent version" }
                             td { (opt(a.lineage.parent_version.map(|p| p.to_string()).as_deref())) }
                             td { (opt(b.lineage.parent_version.map(|p| p.to_string()).as_deref())) }
