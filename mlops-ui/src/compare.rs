@@ -78,7 +78,9 @@ fn body(
                     tbody {
                         tr { th scope="row" { "created" } td { (created(a)) } td { (created(b)) } }
                         tr { th scope="row" { "format" } td { (a.format) } td { (b.format) } }
-                        tr { th scope="row" { "description" } td { (a.description) } td { (b.description) } }
+                        @if !a.description.is_empty() || !b.description.is_empty() {
+                            tr { th scope="row" { "description" } td { (a.description) } td { (b.description) } }
+                        }
                         @if let Some((ea, eb)) = entries {
                             tr { th scope="row" { "aliases" } td { (aliases(ea)) } td { (aliases(eb)) } }
                             tr { th scope="row" { "archived" } td { (yes_no(ea.archived)) } td { (yes_no(eb.archived)) } }
@@ -189,7 +191,7 @@ fn metrics(c: &Comparison) -> Markup {
                                     td { (m.key) }
                                     (opt_num(m.a)) (opt_num(m.b))
                                     @match (m.a, m.b) {
-                                        (Some(x), Some(y)) => (num_td(y - x)),
+                                        (Some(x), Some(y)) => (delta_td(y - x)),
                                         _ => td.num data-v="" { "–" },
                                     }
                                 }
@@ -278,6 +280,13 @@ fn opt_num(v: Option<f64>) -> Markup {
     match v {
         Some(v) => num_td(v),
         None => html! { td.num data-v="" { "–" } },
+    }
+}
+
+/// A signed delta: `+0.05`, `-0.1`, `0`; the exact value is the sort key.
+fn delta_td(d: f64) -> Markup {
+    html! {
+        td.num data-v=(d) { @if d > 0.0 { "+" } (crate::svg::fmt_num(d)) }
     }
 }
 
@@ -414,6 +423,7 @@ mod tests {
         assert!(h.contains("fraud/1") && h.contains("fraud/2"));
         // The delta of auc, b − a.
         assert!(h.contains(&format!("data-v=\"{}\"", 0.95 - 0.9)), "{h}");
+        assert!(h.contains(">+0.05</td>"), "a positive delta is signed");
         // lr differs, depth does not.
         assert!(h.contains(r#"data-param="lr" data-differs="true""#));
         assert!(h.contains(r#"data-param="depth" data-differs="false""#));
