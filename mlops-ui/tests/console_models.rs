@@ -94,6 +94,15 @@ fn registry() -> Arc<dyn Registry> {
             .with_metric("f1", 0.5),
     )
     .unwrap();
+    let churn = ModelName::new("churn").unwrap();
+    reg.register(
+        NewVersion::new(churn.clone())
+            .with_artifact_bytes("w.bin", b"w2".to_vec())
+            .with_metric("f1", 0.25),
+    )
+    .unwrap();
+    reg.set_archived(&churn, 2, true, &Change::new("carol", "worse f1"))
+        .unwrap();
     let champion = "champion".parse().unwrap();
     reg.set_alias(&name, &champion, 1, &Change::new("alice", "first baseline"))
         .unwrap();
@@ -119,7 +128,8 @@ async fn models_list_shows_every_model_with_counts_and_aliases() {
     assert!(b.contains(r#"<a href="/ui/models/churn">churn</a>"#));
     // fraud has 2 versions, churn 1.
     assert!(b.contains(r#"tr data-model="fraud"><td><a href="/ui/models/fraud">fraud</a></td><td class="num" data-v="2">"#), "{b}");
-    assert!(b.contains(r#"tr data-model="churn"><td><a href="/ui/models/churn">churn</a></td><td class="num" data-v="1">"#));
+    // churn's archived v2 still counts.
+    assert!(b.contains(r#"tr data-model="churn"><td><a href="/ui/models/churn">churn</a></td><td class="num" data-v="2">"#), "{b}");
     assert!(b.contains("champion → 2"));
 }
 
@@ -153,6 +163,19 @@ async fn model_page_has_versions_metrics_compare_form_and_alias_history() {
     assert!(bob < alice, "newest first");
     assert!(b.contains("auc up 6 points") && b.contains("first baseline"));
     assert!(b.contains("v1 → v2") && b.contains("(unset) → v1"));
+}
+
+#[tokio::test]
+async fn archived_versions_are_marked_and_archiving_is_in_the_history() {
+    let b = get(&app(), "/ui/models/churn").await.body;
+    let i = b
+        .find(r#"tr data-version="2""#)
+        .expect("archived v2 listed");
+    let row = &b[i..i + b[i..].find("</tr>").unwrap()];
+    assert!(row.ends_with("<td>archived</td>"), "{row}");
+    let i = b.find(r#"tr data-version="1""#).unwrap();
+    assert!(b[i..i + b[i..].find("</tr>").unwrap()].ends_with("<td></td>"));
+    assert!(b.contains("v2 archived") && b.contains("carol") && b.contains("worse f1"));
 }
 
 #[tokio::test]

@@ -242,7 +242,7 @@ fn compare_form(name: &ModelName, versions: &[VersionEntry]) -> Markup {
 fn timeline(history: &[Event]) -> Markup {
     html! {
         section aria-labelledby="history-h" {
-            h2 id="history-h" { "Alias history" }
+            h2 id="history-h" { "Alias and archive history" }
             @if history.is_empty() {
                 p.muted { "No alias or archive events yet." }
             } @else {
