@@ -87,7 +87,10 @@ impl FormatWords {
                 Format::Json => Output::Json,
             }),
             [w] if w == "html" && self.0.len() == 1 => Ok(Output::Html),
-            [w] if w == "html" => bail!("--format html and --format {} were both given", self.0[0]),
+            [w] if w == "html" => {
+                let other = self.0.iter().find(|x| *x != "html").map_or("html", String::as_str);
+                bail!("--format html and --format {other} were both given")
+            }
             [w, ..] => bail!("invalid --format {w:?}: expected json, text or html"),
         }
     }
