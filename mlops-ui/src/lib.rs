@@ -9,6 +9,7 @@
 //!   Content-Security-Policy (`default-src 'none'` for reports).
 //! - [`drift`]: the drift report (`mlops drift compare --format html`).
 //! - [`compare`]: two model versions side by side (`mlops registry compare A B --format html`).
+//! - [`monitor`]: the monitoring report (`mlops monitor report --format html`).
 //! - `console` (feature `console`): the web console's axum router.
 //!
 //! Reports are functions from a computed report to a `String`; they never fail, because
@@ -20,7 +21,9 @@ pub mod compare;
 pub mod console;
 pub mod drift;
 pub mod html;
+pub mod monitor;
 pub mod svg;
 
 pub use compare::compare_report_html;
 pub use drift::drift_report_html;
+pub use monitor::monitor_report_html;

@@ -83,5 +83,11 @@
       });
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { initSort(document); initRefresh(); initAdmin(); });
+  // Traffic-split bars: widths from data-share (the console's CSP ignores style attributes).
+  function initSplit() {
+    document.querySelectorAll(".split [data-share]").forEach(function (el) {
+      el.style.width = (100 * Number(el.getAttribute("data-share"))) + "%";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { initSort(document); initRefresh(); initAdmin(); initSplit(); });
 })();

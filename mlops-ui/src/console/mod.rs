@@ -11,8 +11,10 @@
 //! Every handler that reads the registry, the log or a journal runs on tokio's blocking
 //! pool ([`ConsoleState::blocking`]), never on the runtime's threads.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -70,7 +72,13 @@ impl std::fmt::Debug for ConsoleConfig {
 #[derive(Clone, Debug)]
 pub struct ConsoleState {
     config: Arc<ConsoleConfig>,
+    /// The last `(instant, requests)` seen per model × arm × version (request rates between
+    /// two polls of the deployments page).
+    rates: Arc<Mutex<RateMemory>>,
 }
+
+/// `(model, arm, version)` → the instant and request count of the last poll.
+type RateMemory = HashMap<(String, String, u64), (Instant, u64)>;
 
 impl ConsoleState {
     /// The configuration.
@@ -229,6 +237,7 @@ async fn favicon() -> impl IntoResponse {
 pub fn router(config: ConsoleConfig) -> Router {
     let state = ConsoleState {
         config: Arc::new(config),
+        rates: Arc::default(),
     };
     let r = Router::new()
         .route("/ui", get(home))
