@@ -12,6 +12,7 @@ mod pipeline;
 mod registry;
 mod serve;
 mod snapshot;
+mod ui;
 mod validate;
 
 use std::process::ExitCode;
@@ -30,7 +31,7 @@ pub use output::{Format, FormatWords};
 #[derive(Debug, Parser)]
 #[command(name = "mlops", version, about, long_about = None)]
 struct Cli {
-    /// Output format: `json` or `text`; reports also take `html` (`mlops drift`). (`mlops registry register` also accepts an
+    /// Output format: `json` or `text`; reports also take `html` (`mlops drift`, `mlops monitor report`). (`mlops registry register` also accepts an
     /// artifact format here, e.g. `--format onnx`.)
     #[arg(long, global = true, value_name = "FORMAT", action = clap::ArgAction::Append)]
     format: Vec<String>,
@@ -60,6 +61,9 @@ enum Command {
     Pipeline(pipeline::Args),
     /// Data validation: infer a schema of expectations, check batches against it.
     Validate(validate::Args),
+    /// The web console alone (models, monitoring, pipelines) over a registry and a prediction
+    /// log; `mlops serve --ui` serves it next to live deployments.
+    Ui(ui::Args),
 }
 
 fn main() -> ExitCode {
@@ -84,10 +88,11 @@ fn main() -> ExitCode {
         Command::Drift(args) => drift::run(args, &words),
         Command::Registry(args) => registry::run(args, words),
         Command::Serve(args) => words.output_only().and_then(|f| serve::run(*args, f)),
-        Command::Monitor(args) => words.output_only().and_then(|f| monitor::run(args, f)),
+        Command::Monitor(args) => monitor::run(args, &words),
         Command::Hpo(args) => words.output_only().and_then(|f| hpo::run(args, f)),
         Command::Pipeline(args) => words.output_only().and_then(|f| pipeline::run(args, f)),
         Command::Validate(args) => validate::run(args, words),
+        Command::Ui(args) => words.output_only().and_then(|f| ui::run(args, f)),
     };
     match result {
         Ok(code) => code,

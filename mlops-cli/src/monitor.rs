@@ -23,8 +23,8 @@ use mlops_monitor::window::{Task, WindowSpec};
 use mlops_monitor::WindowValues;
 use serde::Serialize;
 
-use crate::output::print_json;
-use crate::Format;
+use crate::output::{print_json, write_report, Output};
+use crate::{Format, FormatWords};
 
 /// Arguments of `mlops monitor`.
 #[derive(Debug, clap::Args)]
@@ -120,6 +120,11 @@ struct ReportArgs {
     /// alerts that would be pending or firing.
     #[arg(long, value_name = "RULES.toml")]
     rules: Option<PathBuf>,
+    /// Write the report to this file instead of stdout (through a temporary file, renamed).
+    /// With `--format html`, one self-contained page with plots (needs `--format json` or
+    /// `--format html`).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,16 +200,37 @@ pub struct ServeMonitorArgs {
     sinks: SinkArgs,
 }
 
+impl ServeMonitorArgs {
+    /// The window options.
+    pub fn windows(&self) -> &WindowArgs {
+        &self.windows
+    }
+}
+
+/// The console's monitoring source over the prediction log in `log`: each call reads the log
+/// again ([`report_with_alerts`] with `windows` and, when given, the alert `rules`).
+pub fn monitor_source(
+    log: PathBuf,
+    windows: WindowArgs,
+    rules: Option<PathBuf>,
+) -> mlops_ui::console::MonitorSource {
+    Arc::new(move || {
+        report_with_alerts(&log, &windows, rules.as_deref())
+            .map(|(report, _)| report)
+            .map_err(|e| format!("{e:#}"))
+    })
+}
+
 /// Runs `mlops monitor …`.
 ///
 /// # Errors
 /// Bad arguments, a path that is not a prediction log, an unreadable labels file, a rules
 /// file that does not parse (the message names the line), an unknown metric.
-pub fn run(args: Args, format: Format) -> Result<ExitCode> {
+pub fn run(args: Args, words: &FormatWords) -> Result<ExitCode> {
     match args.action {
-        Action::Report(a) => run_report(a, format),
-        Action::Labels(a) => run_labels(a, format),
-        Action::Watch(a) => run_watch(a, format),
+        Action::Report(a) => run_report(a, words.output_or_html()?),
+        Action::Labels(a) => run_labels(a, words.output_only()?),
+        Action::Watch(a) => run_watch(a, words.output_only()?),
     }
 }
 
@@ -481,9 +507,19 @@ pub fn compute(log: &Path, w: &WindowArgs) -> Result<Computed> {
     })
 }
 
-fn run_report(a: ReportArgs, format: Format) -> Result<ExitCode> {
-    let mut c = compute(&a.log, &a.windows)?;
-    if let Some(rules) = &a.rules {
+/// [`compute`], then the alert rules in `rules` (when given) evaluated over the windows
+/// with no state kept and nothing sent: the pending and firing alerts go into
+/// `report.alerts`.
+///
+/// # Errors
+/// As [`compute`], and a rules file that does not load.
+pub fn report_with_alerts(
+    log: &Path,
+    w: &WindowArgs,
+    rules: Option<&Path>,
+) -> Result<(MonitorReport, LabelCounts)> {
+    let mut c = compute(log, w)?;
+    if let Some(rules) = rules {
         let rules = RuleSet::load(rules)?;
         let tmp = tempfile::tempdir()?;
         let mut engine = AlertEngine::open(rules, tmp.path().join("state.json"))?;
@@ -494,20 +530,53 @@ fn run_report(a: ReportArgs, format: Format) -> Result<ExitCode> {
             .map(serde_json::to_value)
             .collect::<std::result::Result<_, _>>()?;
     }
-    match format {
-        Format::Json => {
-            let mut v = serde_json::to_value(&c.report)?;
-            v["labels"] = serde_json::to_value(&c.labels)?;
-            print_json(&v)?;
+    Ok((c.report, c.labels))
+}
+
+impl LabelCounts {
+    /// The counts in `mlops-monitor`'s form (what the HTML report shows).
+    pub fn summary(&self) -> labels::IngestSummary {
+        labels::IngestSummary {
+            received: self.received,
+            matched: self.matched,
+            late: self.late,
+            duplicate: self.duplicate,
+            unknown: self.unknown,
         }
-        Format::Text => {
-            print!("{}", c.report.render_text());
-            let l = &c.labels;
+    }
+}
+
+fn run_report(a: ReportArgs, format: Output) -> Result<ExitCode> {
+    if format == Output::Text && a.output.is_some() {
+        bail!("-o/--output writes a json or html report: add --format json or --format html");
+    }
+    let (report, label_counts) = report_with_alerts(&a.log, &a.windows, a.rules.as_deref())?;
+    match format {
+        Output::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            v["labels"] = serde_json::to_value(&label_counts)?;
+            match &a.output {
+                None => print_json(&v)?,
+                Some(path) => write_report(
+                    Some(path),
+                    &format!("{}\n", serde_json::to_string_pretty(&v)?),
+                )?,
+            }
+        }
+        Output::Html => {
+            let title = format!("Monitoring report — {}", a.log.display());
+            let html =
+                mlops_ui::monitor_report_html(&report, Some(&label_counts.summary()), &title);
+            write_report(a.output.as_deref(), &html)?;
+        }
+        Output::Text => {
+            print!("{}", report.render_text());
+            let l = &label_counts;
             println!(
                 "labels: {} received, {} matched, {} late, {} duplicate, {} unknown",
                 l.received, l.matched, l.late, l.duplicate, l.unknown
             );
-            for alert in &c.report.alerts {
+            for alert in &report.alerts {
                 println!("alert: {alert}");
             }
         }

@@ -166,6 +166,17 @@ pub struct Args {
     /// Window options, alert sinks, …: as `mlops monitor watch`.
     #[command(flatten)]
     monitor: crate::monitor::ServeMonitorArgs,
+    /// Also serve the web console under `/ui` (models from --store, these deployments, the
+    /// monitoring report of --log-predictions with --monitor-rules' alerts, pipeline runs and
+    /// studies); admin forms appear when --admin-token-env is given.
+    #[arg(long)]
+    ui: bool,
+    /// A pipeline cache directory whose runs the console lists (repeatable).
+    #[arg(long, value_name = "DIR", requires = "ui")]
+    pipeline_cache: Vec<PathBuf>,
+    /// An HPO study journal the console shows (repeatable).
+    #[arg(long, value_name = "FILE", requires = "ui")]
+    study: Vec<PathBuf>,
 }
 
 fn alias_ref(text: &str, flag: &str) -> Result<(mlops_core::ModelName, AliasName)> {
@@ -356,7 +367,24 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
     };
     let grpc_models = models.clone();
     let label_models = models.clone();
+    let console = args.ui.then(|| mlops_ui::console::ConsoleConfig {
+        registry: Some(registry.clone()),
+        models: Some(models.clone()),
+        admin_enabled: args.admin_token_env.is_some(),
+        monitor: prediction_log.as_ref().map(|log| {
+            crate::monitor::monitor_source(
+                log.local_dir().to_owned(),
+                args.monitor.windows().clone(),
+                args.monitor_rules.clone(),
+            )
+        }),
+        pipeline_caches: args.pipeline_cache.clone(),
+        studies: args.study.clone(),
+    });
     let mut app = router(models, http);
+    if let Some(config) = console {
+        app = app.merge(mlops_ui::console::router(config));
+    }
     if let Some(log) = &prediction_log {
         app = app.merge(log.labels_router(std::sync::Arc::new(move |name: &str| {
             label_models.get(name).is_some()
@@ -421,6 +449,7 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
                         "models": served,
                         "unavailable": unavailable,
                         "admin": args.admin_token_env.is_some(),
+                        "ui": args.ui.then(|| format!("http://{addr}/ui")),
                     });
                     writeln!(out, "{line}")?;
                 }
@@ -443,6 +472,9 @@ pub fn run(args: Args, format: Format) -> Result<ExitCode> {
                     }
                     if let Some(g) = grpc_addr {
                         writeln!(out, "gRPC (inference.GRPCInferenceService) on {g}")?;
+                    }
+                    if args.ui {
+                        writeln!(out, "console on http://{addr}/ui")?;
                     }
                 }
             }
@@ -577,7 +609,7 @@ fn check_drift_guard(deployment: &mlops_serve::deploy::Deployment) -> Result<()>
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -727,3 +727,97 @@ range = { min = 0.0, max = 1.0 }
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The `data-points` of the series `name` in an HTML report (one per chart that draws it).
+fn series_points(html: &str, name: &str) -> Vec<usize> {
+    let needle = format!("data-series=\"{name}\" data-points=\"");
+    html.match_indices(&needle)
+        .map(|(i, _)| {
+            let rest = &html[i + needle.len()..];
+            rest[..rest.find('"').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn report_as_html_has_a_chart_per_metric_with_a_point_per_window_and_the_alert_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with_mae_jump(dir.path());
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"mae_high\"\nmetric = \"mae\"\ncondition = { above = 1.0 }\n",
+    )
+    .unwrap();
+    let common = [
+        "monitor",
+        "report",
+        "--log",
+        log.to_str().unwrap(),
+        "--window-rows",
+        "30",
+        "--rules",
+        rules.to_str().unwrap(),
+    ];
+    let mut json_args = common.to_vec();
+    json_args.extend(["--format", "json"]);
+    let rep = ok_json(&mlops(&json_args));
+    let windows = rep["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 2, "{rep}");
+    assert!(rep["alerts"].to_string().contains("mae_high"), "{rep}");
+
+    let out_file = dir.path().join("monitor.html");
+    let mut html_args = common.to_vec();
+    html_args.extend(["--format", "html", "-o", out_file.to_str().unwrap()]);
+    let out = mlops(&html_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the report went to the file");
+    let html = std::fs::read_to_string(&out_file).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("default-src 'none'"), "CSP missing");
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    // Every metric the windows have gets one chart with one point per window.
+    let metrics: Vec<String> = windows[0]["metrics"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert!(metrics.iter().any(|m| m == "mae"), "{metrics:?}");
+    for m in &metrics {
+        let with_values = windows
+            .iter()
+            .filter(|w| w["metrics"][m].is_number())
+            .count();
+        assert_eq!(series_points(&html, m), vec![with_values], "metric {m}");
+    }
+    assert_eq!(series_points(&html, "label_coverage"), vec![2]);
+    // MAE 0 then 5 with `mae > 1`: the second window is marked, and the alert is listed.
+    assert_eq!(series_points(&html, "alert: mae_high"), vec![1]);
+    assert!(
+        html.contains(r#"data-series="mae_high allowed: &gt; 1""#)
+            || html.contains("mae_high allowed: &gt; 1")
+    );
+    assert!(
+        html.contains(r#"<tr data-rule="mae_high" data-state="firing">"#),
+        "alerts table"
+    );
+    assert!(html.contains(r#"data-windows="2""#));
+
+    // Text output cannot go to a file; html goes to stdout without -o.
+    let mut bad = common.to_vec();
+    bad.extend(["-o", out_file.to_str().unwrap()]);
+    let out = mlops(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("error").count(), 1, "{err}");
+    let mut to_stdout = common.to_vec();
+    to_stdout.extend(["--format", "html"]);
+    let out = mlops(&to_stdout);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("data-series=\"mae\""));
+}
