@@ -199,15 +199,36 @@ fn metric_chart(
     let mut chart = Chart::new(title, W, H)
         .time_axis()
         .labels("window start (UTC)", "");
-    if let Some((lo, hi)) = range {
-        chart = chart.y_range(lo, hi);
-    }
     let on_chart: Vec<&AlertView> = alerts
         .iter()
         .filter(|a| {
             &a.key == key && a.segment.is_none() && names.iter().any(|(n, _)| *n == a.metric)
         })
         .collect();
+    match range {
+        Some((lo, hi)) => chart = chart.y_range(lo, hi),
+        None if !on_chart.is_empty() => {
+            // The data and the rules' finite bounds, so that a band off the data still shows.
+            let values = names
+                .iter()
+                .flat_map(|(n, _)| ys(ws, n))
+                .chain(
+                    on_chart
+                        .iter()
+                        .filter_map(|a| allowed_region(&a.bound))
+                        .flat_map(|(lo, hi)| [lo, hi]),
+                )
+                .filter(|v| v.is_finite());
+            let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+            if lo.is_finite() && hi.is_finite() {
+                let pad = 0.05 * (hi - lo).max(f64::EPSILON);
+                chart = chart.y_range(lo - pad, hi + pad);
+            }
+        }
+        None => {}
+    }
     for a in &on_chart {
         if let Some((lo, hi)) = allowed_region(&a.bound) {
             chart = chart.band(&format!("{} allowed: {}", a.rule, a.bound), lo, hi);
@@ -395,9 +416,11 @@ fn ab_section(model: &str, ab: &ModelAb) -> Markup {
             chart = chart.vsegment(&format!("{} CI", a.arm), Role::Reference, i as f64, lo, hi);
         }
     }
-    let chart = chart
-        .markers(&format!("{} per arm", ab.metric), Role::Current, &px, &py)
-        .render();
+    let chart = (!px.is_empty()).then(|| {
+        chart
+            .markers(&format!("{} per arm", ab.metric), Role::Current, &px, &py)
+            .render()
+    });
     html! {
         section.ab data-model=(model) data-arms=(ab.arms.len()) {
             h3 { "A/B — " (model) }
@@ -454,7 +477,10 @@ fn ab_section(model: &str, ab: &ModelAb) -> Markup {
                     }
                 }
             }
-            div.charts { (PreEscaped(chart)) }
+            @match chart {
+                Some(svg) => { div.charts { (PreEscaped(svg)) } }
+                None => { p.muted { "No arm has " (ab.metric) " yet (it needs labels)." } }
+            }
         }
     }
 }

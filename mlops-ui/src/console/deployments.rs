@@ -265,12 +265,12 @@ fn admin_forms(name: &str, d: &Deployment) -> Markup {
                 output {}
             }
             form.admin data-admin="promote" action={ (base) "/promote" } data-method="POST" {
-                label { "Reason" input name="reason" type="text" required; }
+                label { "Promotion reason" input name="reason" type="text" required; }
                 button.act type="submit" { "Promote candidate" }
                 output {}
             }
             form.admin data-admin="rollback" action={ (base) "/rollback" } data-method="POST" {
-                label { "Reason" input name="reason" type="text" required; }
+                label { "Rollback reason" input name="reason" type="text" required; }
                 button.act type="submit" { "Roll back" }
                 output {}
             }
