@@ -621,6 +621,96 @@ pub fn monitor_report_html(
 mod tests {
     use super::*;
 
+    fn window(i: i64, model: &str, arm: &str, acc: f64, est: f64) -> serde_json::Value {
+        serde_json::json!({
+            "start": "", "end": "", "start_ms": i * 3_600_000, "end_ms": (i + 1) * 3_600_000,
+            "model": model, "version": 1, "arm": arm, "segment": null,
+            "n_predictions": 100, "n_labelled": 50, "label_coverage": 0.5,
+            "metrics": {"accuracy": acc, "class.a.recall": 0.5},
+            "estimated": {"estimated.accuracy": est, "estimated.accuracy.lower": est - 0.05,
+                          "estimated.accuracy.upper": est + 0.05},
+            "drift": {"drift_share": 0.0, "drift.x.statistic": 0.1 * i as f64, "drift.x.p_value": 0.5},
+            "kpi": {}, "skipped": {}
+        })
+    }
+
+    fn arm(name: &str, acc: f64) -> serde_json::Value {
+        serde_json::json!({
+            "arm": name, "version": 1, "n": 400,
+            "rates": {"accuracy": {"x": (acc * 200.0) as u64, "n": 200, "value": acc,
+                                   "ci": {"lower": acc - 0.03, "upper": acc + 0.03}}},
+            "means": {}
+        })
+    }
+
+    fn report() -> MonitorReport {
+        let hostile = "<script>x</script>";
+        let mut windows: Vec<serde_json::Value> = (0..4)
+            .map(|i| window(i, hostile, "stable", 0.9, 0.88))
+            .collect();
+        windows.extend((0..4).map(|i| window(i, hostile, "candidate", 0.8, 0.85)));
+        serde_json::from_value(serde_json::json!({
+            "windows": windows,
+            "ab": {"models": {hostile: {
+                "arms": [arm("stable", 0.9), arm("candidate", 0.8)],
+                "comparisons": [{"arm": "candidate", "version": 1, "baseline": "stable",
+                    "metrics": {"accuracy": {"difference": -0.1, "ci": {"lower": -0.15, "upper": -0.05},
+                                             "test": {"statistic": -3.2, "p_value": 0.001, "df": null}}}}],
+                "metric": "accuracy", "winner": "stable"}}},
+            "alerts": [{"rule": "acc_low", "state": "firing",
+                "key": {"model": hostile, "version": 1, "arm": "candidate", "segment": null},
+                "value": 0.8, "bound": "< 0.85", "annotations": {"metric": "accuracy"},
+                "starts_at_ms": 3_600_000, "fired_at_ms": 3_600_000, "ends_at_ms": null}]
+        }))
+        .unwrap()
+    }
+
+    fn points(html: &str, series: &str) -> Vec<usize> {
+        let needle = format!("data-series=\"{series}\" data-points=\"");
+        html.match_indices(&needle)
+            .map(|(i, _)| {
+                let rest = &html[i + needle.len()..];
+                rest[..rest.find('"').unwrap()].parse().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn estimates_ab_alerts_and_drift_are_drawn_from_the_report() {
+        let html = monitor_report_html(&report(), None, "t");
+        // Two series (stable, candidate), 4 windows each: the CBPE chart has the realised
+        // metric, the estimate and its band, and no separate accuracy chart.
+        for s in [
+            "accuracy",
+            "estimated.accuracy",
+            "estimated.accuracy.lower",
+            "label_coverage",
+            "drift.x.statistic",
+        ] {
+            assert_eq!(points(&html, s), vec![4, 4], "{s}");
+        }
+        assert_eq!(points(&html, "estimated.accuracy.upper"), vec![4, 4]);
+        assert!(
+            !html.contains("class.a.recall"),
+            "per-class metrics are not charted"
+        );
+        // The alert: the candidate's accuracy below 0.85 from the window ending at 1 h on.
+        assert_eq!(points(&html, "alert: acc_low"), vec![4]);
+        assert!(html
+            .contains(r#"data-series="acc_low allowed: &lt; 0.85" data-lo="0.85" data-hi="inf""#));
+        // A/B: both arms in the table, the test, one point per arm with its interval.
+        assert!(
+            html.contains(r#"<tr data-arm="stable">"#)
+                && html.contains(r#"<tr data-arm="candidate">"#)
+        );
+        assert!(html.contains("[-0.15, -0.05]"));
+        assert_eq!(points(&html, "accuracy per arm"), vec![2]);
+        assert_eq!(points(&html, "candidate CI"), vec![1]);
+        // The hostile model name is text everywhere, never markup.
+        assert!(!html.contains("<script>x"));
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt; v1 · stable"));
+    }
+
     #[test]
     fn bounds_parse_to_allowed_regions() {
         assert_eq!(allowed_region("> 1"), Some((f64::NEG_INFINITY, 1.0)));
