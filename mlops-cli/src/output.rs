@@ -88,7 +88,11 @@ impl FormatWords {
             }),
             [w] if w == "html" && self.0.len() == 1 => Ok(Output::Html),
             [w] if w == "html" => {
-                let other = self.0.iter().find(|x| *x != "html").map_or("html", String::as_str);
+                let other = self
+                    .0
+                    .iter()
+                    .find(|x| *x != "html")
+                    .map_or("html", String::as_str);
                 bail!("--format html and --format {other} were both given")
             }
             [w, ..] => bail!("invalid --format {w:?}: expected json, text or html"),

@@ -14,6 +14,7 @@ mod webdriver;
 use std::path::Path;
 use std::process::Command;
 
+use mlops_registry::Registry as _;
 use serde_json::{json, Value};
 use webdriver::{non_blank, Browser};
 
@@ -60,7 +61,7 @@ fn mlops(args: &[&str]) -> std::process::Output {
 fn assert_network_clean(b: &Browser, allowed: &[&str], expected: &str) {
     let requests = b.network();
     assert!(
-        requests.iter().any(|(u, _)| u.ends_with(expected)),
+        requests.iter().any(|(u, _)| u.contains(expected)),
         "{expected} not in the network log: {requests:?}"
     );
     for (url, outcome) in requests {
@@ -232,4 +233,107 @@ fn drift_report_renders_offline_with_its_plots() {
 
     assert_eq!(b.console_errors(), Vec::<String>::new());
     assert_network_clean(&b, &["file://"], "drift.html");
+}
+
+/// Every console page a person opens: loads with no console error and no failed request,
+/// shows the registry's real versions, and the UI's canary weight form moves the split that
+/// the OIP API answers with.
+#[test]
+fn console_pages_and_the_canary_weight_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, reg) = common::store_with(dir.path(), &[[1.0, 0.0], [0.0, 1.0]]);
+    reg.set_alias(&common::name(), &common::alias("canary"), 2, &common::ci())
+        .unwrap();
+    let server = common::start(
+        &store,
+        &[
+            "--ui",
+            "--canary",
+            "scorer@canary",
+            "--canary-weight",
+            "0",
+            "--admin-token-env",
+            "MLOPS_TEST_TOKEN",
+        ],
+    );
+    let base = format!("http://{}", server.addr);
+    // Wait until the canary is deployed.
+    common::wait_until("the canary", std::time::Duration::from_secs(20), || {
+        let r = common::http(
+            &server.addr,
+            "GET",
+            "/v2/admin/models/scorer",
+            &[("authorization", "Bearer s3cret-token")],
+            &[],
+        );
+        r.status == 200 && r.json()["candidate"]["version"] == 2
+    });
+
+    let b = Browser::start("console_pages_and_the_canary_weight_form", 1280, 800);
+    for path in [
+        "/ui",
+        "/ui/models",
+        "/ui/models/scorer",
+        "/ui/models/scorer/versions/2",
+        "/ui/models/scorer/compare?a=1&b=2",
+        "/ui/deployments",
+        "/ui/deployments/scorer",
+        "/ui/monitoring",
+        "/ui/pipelines",
+    ] {
+        b.goto(&format!("{base}{path}"));
+        assert_eq!(b.console_errors(), Vec::<String>::new(), "{path}");
+        assert_network_clean(&b, &[&base], path.split('?').next().unwrap());
+        assert!(b.find_all("h1").len() == 1, "{path}: one h1");
+        assert_not_blank(&b, path);
+    }
+
+    // The versions table lists the registry's versions.
+    b.goto(&format!("{base}/ui/models/scorer"));
+    let listed = b.exec("return [...document.querySelectorAll('table tbody tr')].map(r => r.children[0].textContent.trim())", json!([]));
+    let listed: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    for v in ["1", "2"] {
+        assert!(
+            listed
+                .iter()
+                .any(|l| l == v || l.ends_with(&format!("v{v}")) || l.contains(v)),
+            "version {v} not in {listed:?}"
+        );
+    }
+
+    // Set the canary weight to 100 % through the UI's form, with the admin token typed in.
+    b.goto(&format!("{base}/ui/deployments/scorer"));
+    let token = b.find("input#admin-token");
+    b.send_keys(&token, "s3cret-token");
+    b.exec(
+        "arguments[0].dispatchEvent(new Event('change'))",
+        json!([Browser::el_arg(&token)]),
+    );
+    let form = b.find("form[data-admin=\"strategy\"]");
+    b.exec(
+        "const f = arguments[0]; f.querySelector('[name=mode]').value = 'canary'; f.querySelector('[name=weight]').value = '100';",
+        json!([Browser::el_arg(&form)]),
+    );
+    let submit = b.find("form[data-admin=\"strategy\"] button[type=submit]");
+    b.click(&submit);
+    b.wait_for("the admin call's answer", std::time::Duration::from_secs(10), "return document.querySelector('form[data-admin=\"strategy\"] output').textContent.startsWith('done')");
+    // The OIP API now answers every request from the candidate, version 2.
+    for _ in 0..20 {
+        let r = common::infer(&server.addr, [1.0, 2.0]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["model_version"], "2", "{}", r.json());
+    }
+    // And the page's split, once it refreshes, shows it.
+    b.goto(&format!("{base}/ui/deployments/scorer"));
+    let share = b.exec("const s = document.querySelector('.split .arm-candidate'); return s ? Number(s.dataset.share) : null", json!([]));
+    assert!(
+        (share.as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "candidate share {share}"
+    );
+    assert_eq!(b.console_errors(), Vec::<String>::new());
 }

@@ -100,13 +100,10 @@ fn mlops_ui_serves_the_console_over_a_store_and_a_log_until_stopped() {
     );
     assert!(mon.contains(r#"data-series="label_coverage" data-points="2""#));
 
-    // The models page (another part of the console): never a server error; when present, it
-    // lists the store's model.
+    // The models page lists the store's model.
     let (status, models, _) = get(&addr, "/ui/models");
-    assert!(status == 200 || status == 404, "{status}: {models}");
-    if status == 200 {
-        assert!(models.contains("scorer"), "{models}");
-    }
+    assert_eq!(status, 200, "{models}");
+    assert!(models.contains("scorer"), "{models}");
     let (status, _, _) = get(&addr, "/ui/deployments");
     assert_eq!(status, 200);
     stop(&mut child);

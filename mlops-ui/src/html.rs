@@ -13,7 +13,7 @@ pub const JS: &str = include_str!("assets/ui.js");
 pub const REPORT_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
 
-/// The console's policy: its own origin only, no inline script.
+/// The console's policy (sent as a header): its own origin only, no inline script.
 pub const CONSOLE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'";
 
 /// Escapes text for HTML or XML element content and attribute values.
@@ -45,16 +45,16 @@ pub enum Assets<'a> {
 /// A whole HTML document: `<head>` with the CSP, title and assets, a top bar with `nav`, and
 /// `body` inside `<main>`.
 pub fn document(title: &str, assets: Assets<'_>, nav: Markup, body: Markup) -> String {
-    let csp = match assets {
-        Assets::Inline => REPORT_CSP,
-        Assets::Linked(_) => CONSOLE_CSP,
-    };
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(csp);
+                // A report's policy travels in the file; the console's comes as a header
+                // (`frame-ancestors` only works there).
+                @if assets == Assets::Inline {
+                    meta http-equiv="Content-Security-Policy" content=(REPORT_CSP);
+                }
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
                 @match assets {

@@ -42,7 +42,7 @@
       function tick() {
         fetch(el.getAttribute("data-refresh"), { headers: { "accept": "text/html" } })
           .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
-          .then(function (html) { el.innerHTML = html; el.setAttribute("data-refreshed", String(Date.now())); initSort(el); })
+          .then(function (html) { el.innerHTML = html; el.setAttribute("data-refreshed", String(Date.now())); initSort(el); initSplit(); })
           .catch(function () { el.setAttribute("data-refresh-error", "1"); });
       }
       setInterval(tick, every);

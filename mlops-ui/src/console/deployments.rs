@@ -63,15 +63,14 @@ fn split(d: &Deployment) -> Markup {
     let cand = d.candidate();
     let share = cand.as_ref().map_or(0.0, |(_, st)| st.answer_share());
     let stable = 1.0 - share;
-    let width = |x: f64| format!("width:{:.3}%", 100.0 * x);
     html! {
         div.split role="img" aria-label={ "traffic split: stable " (pct(stable)) ", candidate " (pct(share)) } {
             @if stable > 0.0 {
-                span.arm-stable style=(width(stable)) data-share=(stable) { "stable v" (d.stable_version().version) " · " (pct(stable)) }
+                span.arm-stable data-share=(stable) { "stable v" (d.stable_version().version) " · " (pct(stable)) }
             }
             @if let Some((id, _)) = &cand {
                 @if share > 0.0 {
-                    span.arm-candidate style=(width(share)) data-share=(share) { "candidate v" (id.version) " · " (pct(share)) }
+                    span.arm-candidate data-share=(share) { "candidate v" (id.version) " · " (pct(share)) }
                 }
             }
         }
