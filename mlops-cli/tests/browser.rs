@@ -235,6 +235,46 @@ fn drift_report_renders_offline_with_its_plots() {
     assert_network_clean(&b, &["file://"], "drift.html");
 }
 
+#[test]
+fn version_comparison_report_renders_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _reg) = common::store_with(dir.path(), &[[1.0, 0.0], [0.0, 1.0]]);
+    let out = dir.path().join("cmp.html");
+    mlops(&[
+        "registry",
+        "--store",
+        store.to_str().unwrap(),
+        "compare",
+        "scorer/1",
+        "scorer@production",
+        "--format",
+        "html",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let b = Browser::start("version_comparison_report_renders_offline", 1280, 800);
+    b.go_offline();
+    b.goto(&format!("file://{}", out.display()));
+    let h1 = b.text(&b.find("h1"));
+    assert!(
+        h1.contains("scorer/1")
+            || b.exec(
+                "return document.body.textContent.includes('scorer/1')",
+                json!([])
+            ) == true,
+        "{h1}"
+    );
+    // Both versions' artifacts are listed with their digests.
+    let digests = b.exec(
+        "return document.body.textContent.match(/[0-9a-f]{64}/g).length",
+        json!([]),
+    );
+    assert!(digests.as_u64().unwrap() >= 2, "{digests}");
+    assert_not_blank(&b, "comparison report");
+    assert_eq!(b.console_errors(), Vec::<String>::new());
+    assert_network_clean(&b, &["file://"], "cmp.html");
+}
+
 /// Every console page a person opens: loads with no console error and no failed request,
 /// shows the registry's real versions, and the UI's canary weight form moves the split that
 /// the OIP API answers with.
@@ -244,6 +284,7 @@ fn console_pages_and_the_canary_weight_form() {
     let (store, reg) = common::store_with(dir.path(), &[[1.0, 0.0], [0.0, 1.0]]);
     reg.set_alias(&common::name(), &common::alias("canary"), 2, &common::ci())
         .unwrap();
+    let log = dir.path().join("log");
     let server = common::start(
         &store,
         &[
@@ -254,8 +295,17 @@ fn console_pages_and_the_canary_weight_form() {
             "0",
             "--admin-token-env",
             "MLOPS_TEST_TOKEN",
+            "--log-predictions",
+            log.to_str().unwrap(),
+            "--log-flush-ms",
+            "50",
+            "--window-rows",
+            "4",
         ],
     );
+    for i in 0..8 {
+        assert_eq!(common::infer(&server.addr, [i as f32, 1.0]).status, 200);
+    }
     let base = format!("http://{}", server.addr);
     // Wait until the canary is deployed.
     common::wait_until("the canary", std::time::Duration::from_secs(20), || {
@@ -287,6 +337,33 @@ fn console_pages_and_the_canary_weight_form() {
         assert!(b.find_all("h1").len() == 1, "{path}: one h1");
         assert_not_blank(&b, path);
     }
+
+    // The monitoring page charts the live log: its label-coverage line has one point per
+    // window the page reports, drawn with a real size.
+    let start = std::time::Instant::now();
+    loop {
+        let r = common::http(&server.addr, "GET", "/ui/monitoring", &[], &[]);
+        let page = String::from_utf8_lossy(&r.body).into_owned();
+        if page.contains(r#"id="monitor-summary" data-windows="2""#) {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "no two windows on the monitoring page: {page}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    b.goto(&format!("{base}/ui/monitoring"));
+    let m = b.exec(
+        "const g = document.querySelector('g[data-series=\"label_coverage\"]');
+         const svg = g.closest('svg').getBoundingClientRect();
+         return {points: Number(g.dataset.points), circles: g.querySelectorAll('circle').length, w: svg.width,
+                 windows: Number(document.querySelector('[data-windows]').dataset.windows)}",
+        json!([]),
+    );
+    assert_eq!(m["points"], m["windows"], "{m}");
+    assert_eq!(m["circles"], m["windows"], "{m}");
+    assert!(m["w"].as_f64().unwrap() > 100.0, "{m}");
 
     // The versions table lists the registry's versions.
     b.goto(&format!("{base}/ui/models/scorer"));
