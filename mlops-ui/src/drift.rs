@@ -16,7 +16,7 @@ use mlops_drift::report::{ColumnReport, TestOutput};
 use mlops_drift::{Correction, DriftReport};
 
 use crate::html::{document, num_td, sort_th, Assets};
-use crate::svg::{fmt_num, Bar, Chart, Role};
+use crate::svg::{fmt_num, fmt_pct, Bar, Chart, Role};
 
 /// ECDF points a report asks `mlops-drift` for per numeric column: enough for a smooth step
 /// at 480 px, small enough that 100 columns stay far under 3 MB.
@@ -40,7 +40,7 @@ pub fn drift_report_html(report: &DriftReport, title: &str, subtitle: &str) -> S
             ul.summary id="dataset-summary" data-drifted=(d.drifted) {
                 li { "Verdict" b class=(if d.drifted { "verdict-drift" } else { "verdict-ok" }) { (if d.drifted { "drift" } else { "no drift" }) } }
                 li { "Drifted columns" b { (d.n_drifted) " / " (d.n_columns) } }
-                li { "Drift share" b { (pct(d.share_drifted)) } span.muted { "threshold " (pct(d.drift_share_threshold)) } }
+                li { "Drift share" b { (fmt_pct(d.share_drifted)) } span.muted { "threshold " (fmt_pct(d.drift_share_threshold)) } }
                 li { "p-value correction" b { (correction) } }
             }
         }
@@ -65,10 +65,6 @@ pub fn drift_report_html(report: &DriftReport, title: &str, subtitle: &str) -> S
         }
     };
     document(title, Assets::Inline, html! {}, body)
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1} %", 100.0 * x)
 }
 
 fn column_row(i: usize, c: &ColumnReport) -> Markup {

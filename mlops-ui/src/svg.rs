@@ -729,6 +729,11 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// A share as a percentage, `0.25` → `25 %` (4 significant digits, as [`fmt_num`]).
+pub fn fmt_pct(share: f64) -> String {
+    format!("{} %", fmt_num(100.0 * share))
+}
+
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM` (UTC).
 pub fn fmt_time(ms: f64) -> String {
     if !ms.is_finite() {

@@ -22,7 +22,7 @@ use mlops_serve::deploy::{ArmStatus, Deployment, DeploymentEvent, EventKind, Mod
 
 use super::{fragment, page, ConsoleState, PageError};
 use crate::html::{num_td, sort_th};
-use crate::svg::{fmt_num, fmt_time};
+use crate::svg::{fmt_num, fmt_pct, fmt_time};
 
 /// Adds this module's routes.
 pub(super) fn routes(r: Router<ConsoleState>) -> Router<ConsoleState> {
@@ -47,15 +47,11 @@ fn deployment(s: &ConsoleState, name: &str) -> Result<Deployment, PageError> {
 
 fn strategy_text(st: &Strategy) -> String {
     match *st {
-        Strategy::Canary { weight } => format!("canary {}", pct(weight)),
-        Strategy::AbTest { weight } => format!("A/B {}", pct(weight)),
-        Strategy::Shadow { mirror } => format!("shadow (mirrors {})", pct(mirror)),
+        Strategy::Canary { weight } => format!("canary {}", fmt_pct(weight)),
+        Strategy::AbTest { weight } => format!("A/B {}", fmt_pct(weight)),
+        Strategy::Shadow { mirror } => format!("shadow (mirrors {})", fmt_pct(mirror)),
         Strategy::BlueGreen => "blue-green (standby)".to_string(),
     }
-}
-
-fn pct(x: f64) -> String {
-    format!("{} %", fmt_num(100.0 * x))
 }
 
 /// The answered-traffic split bar: stable and candidate shares.
@@ -64,13 +60,13 @@ fn split(d: &Deployment) -> Markup {
     let share = cand.as_ref().map_or(0.0, |(_, st)| st.answer_share());
     let stable = 1.0 - share;
     html! {
-        div.split role="img" aria-label={ "traffic split: stable " (pct(stable)) ", candidate " (pct(share)) } {
+        div.split role="img" aria-label={ "traffic split: stable " (fmt_pct(stable)) ", candidate " (fmt_pct(share)) } {
             @if stable > 0.0 {
-                span.arm-stable data-share=(stable) { "stable v" (d.stable_version().version) " · " (pct(stable)) }
+                span.arm-stable data-share=(stable) { "stable v" (d.stable_version().version) " · " (fmt_pct(stable)) }
             }
             @if let Some((id, _)) = &cand {
                 @if share > 0.0 {
-                    span.arm-candidate data-share=(share) { "candidate v" (id.version) " · " (pct(share)) }
+                    span.arm-candidate data-share=(share) { "candidate v" (id.version) " · " (fmt_pct(share)) }
                 }
             }
         }

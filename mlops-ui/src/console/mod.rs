@@ -169,6 +169,24 @@ impl IntoResponse for PageError {
     }
 }
 
+/// Percent-encodes one URL path segment (model names are `[A-Za-z0-9._-]`, but be safe).
+pub(crate) fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The console URL of one model version.
+pub(crate) fn version_href(model: &str, version: u64) -> String {
+    format!("/ui/models/{}/versions/{version}", path_segment(model))
+}
+
 /// The top navigation, the same on every page.
 fn nav() -> Markup {
     html! {

@@ -72,25 +72,12 @@ fn version_number(what: &str, v: &str) -> Result<u64, PageError> {
     }
 }
 
-/// Percent-encodes one URL path segment (model names are `[A-Za-z0-9._-]`, but be safe).
-pub(super) fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn model_href(name: &ModelName) -> String {
-    format!("/ui/models/{}", seg(name.as_str()))
+    format!("/ui/models/{}", super::path_segment(name.as_str()))
 }
 
 fn version_href(name: &ModelName, v: u64) -> String {
-    format!("/ui/models/{}/versions/{v}", seg(name.as_str()))
+    super::version_href(name.as_str(), v)
 }
 
 async fn list(State(s): State<ConsoleState>) -> Result<Response, PageError> {
@@ -399,7 +386,7 @@ fn run_panel(run_id: Option<&String>, run: Option<Result<serde_json::Value, Stri
         div.run id="pipeline-run" {
             h3 { "Pipeline run" }
             @if let Some(id) = run_id {
-                p { "Run " a href={ "/ui/pipelines/runs/" (seg(id)) } { code { (id) } } }
+                p { "Run " a href={ "/ui/pipelines/runs/" (super::path_segment(id)) } { code { (id) } } }
             }
             @match run {
                 Some(Ok(j)) => (run_steps(&j)),

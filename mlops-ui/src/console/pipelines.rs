@@ -18,7 +18,6 @@ use mlops_pipeline::hpo::study::{replay, History};
 use mlops_pipeline::hpo::{Direction, ParamValue, TrialState};
 use mlops_pipeline::{RunReport, StepStatus, TriggerCause};
 
-use super::models::seg;
 use super::{page, ConsoleConfig, ConsoleState, PageError};
 use crate::html::{num_td, sort_th};
 use crate::svg::{Chart, Role};
@@ -104,7 +103,7 @@ fn status_label(s: StepStatus) -> &'static str {
 fn registered_link(r: &RunReport) -> Markup {
     match &r.registered {
         Some(reg) => html! {
-            a href={ "/ui/models/" (seg(&reg.name)) "/versions/" (reg.version) } { (reg.name) "/" (reg.version) }
+            a href=(super::version_href(&reg.name, reg.version)) { (reg.name) "/" (reg.version) }
             @if let Some(a) = &reg.alias { " " span.tag { (a) } }
         },
         None => html! { "–" },
@@ -162,7 +161,7 @@ fn list_body(
                                 @match &f.report {
                                     Ok(r) => {
                                         tr data-run=(r.run_id) {
-                                            td { a href={ "/ui/pipelines/runs/" (seg(&r.run_id)) } { code { (short_id(&r.run_id)) } } }
+                                            td { a href={ "/ui/pipelines/runs/" (super::path_segment(&r.run_id)) } { code { (short_id(&r.run_id)) } } }
                                             td { (r.pipeline) }
                                             td { (trigger(&r.trigger)) }
                                             td { (r.started_at) }
