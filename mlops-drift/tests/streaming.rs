@@ -99,3 +99,127 @@ fn ddm_warns_then_detects() {
         .count();
     assert!(false_alarms <= 3, "{false_alarms}");
 }
+
+/// Every index where `state` holds, on the stream `f(i, u_i)` of the shared LCG.
+fn detections<T>(
+    seed: u64,
+    n: usize,
+    f: impl Fn(usize, f64) -> T,
+    mut update: impl FnMut(T) -> DetectorState,
+    state: DetectorState,
+) -> Vec<usize> {
+    lcg_uniform(seed, n)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, u)| (update(f(i, u)) == state).then_some(i))
+        .collect()
+}
+
+fn bit(b: bool) -> f64 {
+    f64::from(u8::from(b))
+}
+
+// Pinned from river 0.26.0 by tools/reference/detectors_river.py (streams defined there with
+// the same closures): `d = drift.ADWIN(); d.update(x); d.drift_detected` per element.
+// Only the FIRST detection matches river today: after it, ours fires again every clock tick
+// or so while river reports the change once (issue 17). Each case keeps river's full list.
+#[test]
+fn river_adwin_first_detections() {
+    let adwin = |seed, n, f: &dyn Fn(usize, f64) -> f64| {
+        let mut a = Adwin::default();
+        detections(seed, n, f, |x| a.update(x), DetectorState::Drift)
+    };
+    let first = |v: Vec<usize>| v.first().copied();
+    // "bits_0.2_to_0.6_at_2000": river [2079]
+    assert_eq!(
+        first(adwin(3, 4000, &|i, u| bit(u < if i < 2000 {
+            0.2
+        } else {
+            0.6
+        }))),
+        Some(2079)
+    );
+    // "mean_0_to_1.5_at_3000": river [3039]
+    assert_eq!(
+        first(adwin(11, 6000, &|i, u| u + if i >= 3000 {
+            1.5
+        } else {
+            0.0
+        })),
+        Some(3039)
+    );
+    // "bits_0.3_noise": river []
+    assert_eq!(adwin(4, 4000, &|_, u| bit(u < 0.3)), Vec::<usize>::new());
+    // "up_0.5_at_3000_down_at_6000": river [3039, 6047]
+    assert_eq!(
+        first(adwin(12, 9000, &|i, u| u + if (3000..6000).contains(&i) {
+            0.5
+        } else {
+            0.0
+        })),
+        Some(3039)
+    );
+    // "bits_gradual_0.1_to_0.5_2000_4000": river [2719, 4031]
+    assert_eq!(
+        first(adwin(13, 6000, &|i, u| bit(
+            u < 0.1 + 0.4 * ((i as f64 - 2000.0) / 2000.0).clamp(0.0, 1.0)
+        ))),
+        Some(2719)
+    );
+}
+
+// river 0.26.0: `d = drift.PageHinkley(); d.update(x); d.drift_detected` (mode "both").
+#[test]
+fn river_page_hinkley_detection_indices() {
+    let ph = |seed, n, f: &dyn Fn(usize, f64) -> f64| {
+        let mut d = PageHinkley::default();
+        detections(seed, n, f, |x| d.update(x), DetectorState::Drift)
+    };
+    // "up_2_at_1500"
+    assert_eq!(
+        ph(5, 3000, &|i, u| u + if i >= 1500 { 2.0 } else { 0.0 }),
+        [1525]
+    );
+    // "down_1_at_1500"
+    assert_eq!(
+        ph(14, 3000, &|i, u| u - if i >= 1500 { 1.0 } else { 0.0 }),
+        [1541]
+    );
+    // "uniform_noise"
+    assert_eq!(ph(5, 3000, &|_, u| u), Vec::<usize>::new());
+}
+
+// river 0.26.0: `d = drift.binary.DDM(); d.update(err)`; drifts = indices with
+// `d.drift_detected`, warnings = how many elements had `d.warning_detected`.
+#[test]
+fn river_ddm_detection_indices() {
+    let ddm = |seed, n, f: &dyn Fn(usize, f64) -> bool| {
+        let mut d = Ddm::default();
+        let states: Vec<DetectorState> = lcg_uniform(seed, n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, u)| d.update(f(i, u)))
+            .collect();
+        let idx = |s| {
+            states
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| **x == s)
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        (idx(DetectorState::Drift), idx(DetectorState::Warning).len())
+    };
+    // "errors_0.1_to_0.5_at_2000"
+    assert_eq!(
+        ddm(6, 4000, &|i, u| u < if i < 2000 { 0.1 } else { 0.5 }),
+        (vec![73, 152, 2029, 2319], 1792)
+    );
+    // "errors_0.1_stationary"
+    assert_eq!(ddm(7, 4000, &|_, u| u < 0.1), (vec![81, 578], 796));
+    // "errors_0.2_to_0.35_at_3000"
+    assert_eq!(
+        ddm(15, 6000, &|i, u| u < if i < 3000 { 0.2 } else { 0.35 }),
+        (vec![3141], 774)
+    );
+}
