@@ -202,6 +202,8 @@ pub struct Adwin {
     variance: f64,
     tick: u64,
     n_detections: u64,
+    /// The last observation was a detection: the next one starts a fresh window.
+    restart: bool,
 }
 
 impl Default for Adwin {
@@ -225,6 +227,7 @@ impl Adwin {
             variance: 0.0,
             tick: 0,
             n_detections: 0,
+            restart: false,
         }
     }
 
@@ -304,9 +307,21 @@ impl Adwin {
     }
 
     /// Feeds one value; `Drift` when the window was cut.
+    ///
+    /// As river's `drift.ADWIN`: the observation after a detection starts a fresh window
+    /// (and clock), so one change is reported once, not again at every later check while the
+    /// old data drains out of the window.
     pub fn update(&mut self, x: f64) -> DetectorState {
         if !x.is_finite() {
             return DetectorState::Stable;
+        }
+        if self.restart {
+            self.restart = false;
+            self.rows.clear();
+            self.width = 0;
+            self.total = 0.0;
+            self.variance = 0.0;
+            self.tick = 0;
         }
         self.insert(x);
         self.tick += 1;
@@ -355,6 +370,7 @@ impl Adwin {
         }
         if detected {
             self.n_detections += 1;
+            self.restart = true;
             DetectorState::Drift
         } else {
             DetectorState::Stable
