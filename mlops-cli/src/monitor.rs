@@ -264,20 +264,9 @@ pub struct Computed {
     pub labels: LabelCounts,
 }
 
-/// How the stored labels joined.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LabelCounts {
-    /// Labels stored.
-    pub received: u64,
-    /// Joined to a logged prediction.
-    pub matched: u64,
-    /// For a logged prediction, but received past the TTL (not joined).
-    pub late: u64,
-    /// A second (or later) label for the same id (the first is kept).
-    pub duplicate: u64,
-    /// For an id the log does not hold.
-    pub unknown: u64,
-}
+/// How the stored labels joined: the label log's own counts (received, matched, late,
+/// duplicate, unknown), as its ingest endpoint reports them.
+pub type LabelCounts = labels::IngestSummary;
 
 /// What the reference period yields.
 #[derive(Default)]
@@ -533,19 +522,6 @@ pub fn report_with_alerts(
     Ok((c.report, c.labels))
 }
 
-impl LabelCounts {
-    /// The counts in `mlops-monitor`'s form (what the HTML report shows).
-    pub fn summary(&self) -> labels::IngestSummary {
-        labels::IngestSummary {
-            received: self.received,
-            matched: self.matched,
-            late: self.late,
-            duplicate: self.duplicate,
-            unknown: self.unknown,
-        }
-    }
-}
-
 fn run_report(a: ReportArgs, format: Output) -> Result<ExitCode> {
     if format == Output::Text && a.output.is_some() {
         bail!("-o/--output writes a json or html report: add --format json or --format html");
@@ -554,7 +530,7 @@ fn run_report(a: ReportArgs, format: Output) -> Result<ExitCode> {
     match format {
         Output::Json => {
             let mut v = serde_json::to_value(&report)?;
-            v["labels"] = serde_json::to_value(&label_counts)?;
+            v["labels"] = serde_json::to_value(label_counts)?;
             match &a.output {
                 None => print_json(&v)?,
                 Some(path) => write_report(
@@ -565,8 +541,7 @@ fn run_report(a: ReportArgs, format: Output) -> Result<ExitCode> {
         }
         Output::Html => {
             let title = format!("Monitoring report — {}", a.log.display());
-            let html =
-                mlops_ui::monitor_report_html(&report, Some(&label_counts.summary()), &title);
+            let html = mlops_ui::monitor_report_html(&report, Some(&label_counts), &title);
             write_report(a.output.as_deref(), &html)?;
         }
         Output::Text => {

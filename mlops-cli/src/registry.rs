@@ -446,7 +446,7 @@ fn run_compare(
                 "{}/{} vs {}/{}",
                 ea.version.name, ea.version.version, eb.version.name, eb.version.version
             );
-            let html = mlops_ui::compare::compare_entries_report_html(&ea, &eb, &title);
+            let html = mlops_ui::compare::compare_report_html(&ea, &eb, &title);
             write_report(path, &html)?;
         }
     }

@@ -21,18 +21,14 @@ use crate::svg::{Chart, Role};
 /// The tag a pipeline's register step writes with the run's id.
 pub const RUN_ID_TAG: &str = "mlops.run_id";
 
-/// The comparison's sections (no `<h1>`), for a report or a console page.
-pub fn compare_body(a: &ModelVersion, b: &ModelVersion) -> Markup {
-    body(a, b, None)
-}
-
-/// As [`compare_body`], with the registry state of each entry (aliases, archived) as well.
-pub fn compare_entries_body(a: &VersionEntry, b: &VersionEntry) -> Markup {
-    body(&a.version, &b.version, Some((a, b)))
+/// The comparison's sections (no `<h1>`), for a report or a console page: the two versions'
+/// records plus their registry state (aliases, archived).
+pub fn compare_body(a: &VersionEntry, b: &VersionEntry) -> Markup {
+    body(a, b)
 }
 
 /// The comparison as one self-contained HTML document titled `title`.
-pub fn compare_report_html(a: &ModelVersion, b: &ModelVersion, title: &str) -> String {
+pub fn compare_report_html(a: &VersionEntry, b: &VersionEntry, title: &str) -> String {
     document(
         title,
         Assets::Inline,
@@ -44,29 +40,13 @@ pub fn compare_report_html(a: &ModelVersion, b: &ModelVersion, title: &str) -> S
     )
 }
 
-/// As [`compare_report_html`], from registry entries (adds aliases and archived).
-pub fn compare_entries_report_html(a: &VersionEntry, b: &VersionEntry, title: &str) -> String {
-    document(
-        title,
-        Assets::Inline,
-        html! {},
-        html! {
-            h1 { (title) }
-            (compare_entries_body(a, b))
-        },
-    )
-}
-
 /// `name/version`.
 fn label(v: &ModelVersion) -> String {
     format!("{}/{}", v.name, v.version)
 }
 
-fn body(
-    a: &ModelVersion,
-    b: &ModelVersion,
-    entries: Option<(&VersionEntry, &VersionEntry)>,
-) -> Markup {
+fn body(ea: &VersionEntry, eb: &VersionEntry) -> Markup {
+    let (a, b) = (&ea.version, &eb.version);
     let c = Comparison::of(a, b);
     let (la, lb) = (label(a), label(b));
     html! {
@@ -81,10 +61,8 @@ fn body(
                         @if !a.description.is_empty() || !b.description.is_empty() {
                             tr { th scope="row" { "description" } td { (a.description) } td { (b.description) } }
                         }
-                        @if let Some((ea, eb)) = entries {
-                            tr { th scope="row" { "aliases" } td { (aliases(ea)) } td { (aliases(eb)) } }
-                            tr { th scope="row" { "archived" } td { (yes_no(ea.archived)) } td { (yes_no(eb.archived)) } }
-                        }
+                        tr { th scope="row" { "aliases" } td { (aliases(ea)) } td { (aliases(eb)) } }
+                        tr { th scope="row" { "archived" } td { (yes_no(ea.archived)) } td { (yes_no(eb.archived)) } }
                     }
                 }
             }
@@ -417,7 +395,15 @@ mod tests {
 
     #[test]
     fn shows_both_sides_deltas_and_differences() {
-        let (a, b) = (version(1, 0.9, "0.1"), version(2, 0.95, "0.01"));
+        let entry = |version| VersionEntry {
+            version,
+            archived: false,
+            aliases: Vec::new(),
+        };
+        let (a, b) = (
+            entry(version(1, 0.9, "0.1")),
+            entry(version(2, 0.95, "0.01")),
+        );
         let h = compare_report_html(&a, &b, "fraud 1 vs 2");
         assert!(h.starts_with("<!DOCTYPE html>"));
         assert!(h.contains("fraud/1") && h.contains("fraud/2"));

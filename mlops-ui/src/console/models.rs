@@ -17,9 +17,7 @@ use mlops_core::ModelName;
 use mlops_registry::{Event, EventKind, Registry, VersionEntry};
 
 use super::{page, ConsoleState, PageError};
-use crate::compare::{
-    artifacts_table, compare_entries_body, created, opt, signature_table, RUN_ID_TAG,
-};
+use crate::compare::{artifacts_table, compare_body, created, opt, signature_table, RUN_ID_TAG};
 use crate::html::{num_td, sort_th};
 
 /// Adds this module's routes.
@@ -464,7 +462,7 @@ async fn compare(
                 a href=(version_href(&name, a)) { "A: v" (a) } " · "
                 a href=(version_href(&name, b)) { "B: v" (b) }
             }
-            (compare_entries_body(&ea, &eb))
+            (compare_body(&ea, &eb))
         };
         Ok((title, body))
     })
