@@ -212,6 +212,8 @@ fn for_and_keep_firing_for_in_windows() {
     assert_eq!(a.fired_at_ms, Some(3 * MIN));
     assert_eq!(a.value, 0.75);
     assert_eq!(a.bound, "< 0.8");
+    // The same bound, structured: values at or above 0.8 are allowed.
+    assert_eq!((a.allowed_min, a.allowed_max), (Some(0.8), None));
     assert_eq!(a.labels["alertname"], "accuracy_drop");
     assert_eq!(a.labels["severity"], "critical");
     assert_eq!(a.labels["team"], "risk");
@@ -749,6 +751,8 @@ fn alert(name: &str, severity: &str, state: AlertState) -> Alert {
         state,
         value: 0.5,
         bound: "< 0.8".into(),
+        allowed_min: Some(0.8),
+        allowed_max: None,
         labels: [("alertname", name), ("severity", severity)]
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

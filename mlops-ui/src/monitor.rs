@@ -46,6 +46,8 @@ struct AlertView {
     metric: String,
     value: f64,
     bound: String,
+    /// The allowed region `[lo, hi]` (infinite on an unbounded side).
+    allowed: Option<(f64, f64)>,
     starts_at_ms: i64,
     ends_at_ms: Option<i64>,
 }
@@ -69,6 +71,16 @@ fn alert_views(report: &MonitorReport) -> Vec<AlertView> {
                 Some(serde_json::Value::String(s)) => s.parse().unwrap_or(f64::NAN),
                 _ => f64::NAN,
             };
+            let bound = a
+                .get("bound")
+                .and_then(|b| b.as_str())
+                .unwrap_or("")
+                .to_string();
+            let side = |k: &str| a.get(k).and_then(serde_json::Value::as_f64);
+            let allowed = match (side("allowed_min"), side("allowed_max")) {
+                (None, None) => allowed_region(&bound),
+                (lo, hi) => Some((lo.unwrap_or(f64::NEG_INFINITY), hi.unwrap_or(f64::INFINITY))),
+            };
             Some(AlertView {
                 rule: a.get("rule")?.as_str()?.to_string(),
                 state: a.get("state")?.as_str().unwrap_or("").to_string(),
@@ -85,11 +97,8 @@ fn alert_views(report: &MonitorReport) -> Vec<AlertView> {
                     .unwrap_or("")
                     .to_string(),
                 value,
-                bound: a
-                    .get("bound")
-                    .and_then(|b| b.as_str())
-                    .unwrap_or("")
-                    .to_string(),
+                bound,
+                allowed,
                 starts_at_ms: a.get("starts_at_ms").and_then(|v| v.as_i64()).unwrap_or(0),
                 ends_at_ms: a.get("ends_at_ms").and_then(|v| v.as_i64()),
             })
@@ -98,7 +107,8 @@ fn alert_views(report: &MonitorReport) -> Vec<AlertView> {
 }
 
 /// A rule's bound (`"> 1"`, `"< 0.8"`, `"outside [a, b]"`, `"outside reference band [a, b]"`)
-/// as the allowed region `[lo, hi]`.
+/// as the allowed region `[lo, hi]`: only for alerts written before the engine recorded
+/// `allowed_min`/`allowed_max` (older alert state files).
 fn allowed_region(bound: &str) -> Option<(f64, f64)> {
     let b = bound.trim();
     if let Some(x) = b.strip_prefix("> ") {
@@ -215,7 +225,7 @@ fn metric_chart(
                 .chain(
                     on_chart
                         .iter()
-                        .filter_map(|a| allowed_region(&a.bound))
+                        .filter_map(|a| a.allowed)
                         .flat_map(|(lo, hi)| [lo, hi]),
                 )
                 .filter(|v| v.is_finite());
@@ -230,7 +240,7 @@ fn metric_chart(
         None => {}
     }
     for a in &on_chart {
-        if let Some((lo, hi)) = allowed_region(&a.bound) {
+        if let Some((lo, hi)) = a.allowed {
             chart = chart.band(&format!("{} allowed: {}", a.rule, a.bound), lo, hi);
         }
     }
@@ -238,7 +248,7 @@ fn metric_chart(
         chart = chart.line(name, *role, &x, &ys(ws, name));
     }
     for a in &on_chart {
-        let bound = allowed_region(&a.bound);
+        let bound = a.allowed;
         let (mut mx, mut my) = (Vec::new(), Vec::new());
         for w in ws {
             let in_alert = w.end_ms >= a.starts_at_ms && a.ends_at_ms.is_none_or(|e| w.end_ms < e);

@@ -206,6 +206,15 @@ impl Bound {
             }
         }
     }
+
+    /// The allowed region `(min, max)`; `None` on an unbounded side.
+    fn allowed(self) -> (Option<f64>, Option<f64>) {
+        match self {
+            Bound::Above(b) => (None, Some(b)),
+            Bound::Below(b) => (Some(b), None),
+            Bound::Outside(lo, hi) | Bound::Band(lo, hi) => (Some(lo), Some(hi)),
+        }
+    }
 }
 
 fn series_labels(rule: &Rule, key: &WindowKey) -> BTreeMap<String, String> {
@@ -531,6 +540,8 @@ fn step(s: &mut Series, rule: &Rule, w: &WindowValues, v: f64, bound: Bound) -> 
                 state: AlertState::Pending,
                 value: v,
                 bound: String::new(),
+                allowed_min: None,
+                allowed_max: None,
                 labels: series_labels(rule, &w.key),
                 annotations: BTreeMap::new(),
                 starts_at_ms: w.end_ms,
@@ -583,6 +594,7 @@ fn step(s: &mut Series, rule: &Rule, w: &WindowValues, v: f64, bound: Bound) -> 
             a.state = to;
             a.value = v;
             a.bound = bound.describe();
+            (a.allowed_min, a.allowed_max) = bound.allowed();
             let mut ann = rule.annotations.clone();
             ann.insert("metric".into(), rule.metric.clone());
             ann.insert("value".into(), super::prom_float(v));

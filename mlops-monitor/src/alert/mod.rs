@@ -76,6 +76,13 @@ pub struct Alert {
     pub value: f64,
     /// The bound it is compared with, readable (`"< 0.8"`, `"outside [0.81, 0.93]"`).
     pub bound: String,
+    /// The same bound for machines: the lowest value that does not breach it (absent when
+    /// unbounded below, and in states written before this field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_min: Option<f64>,
+    /// The highest value that does not breach the bound (absent when unbounded above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_max: Option<f64>,
     /// The rule's labels plus `alertname`, `severity`, `model`, `version`, `arm` and, for a
     /// segment window, `segment` (the field) and `segment_value`.
     pub labels: BTreeMap<String, String>,
