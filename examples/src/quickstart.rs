@@ -828,8 +828,17 @@ pub fn run(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     let mut cfg = ReportConfig::new(WindowSpec::Rows(500));
     cfg.reference = Some(&logged_profile);
     cfg.estimator = Some(&cbpe);
-    let (eval_logged, shifted_logged): (Vec<_>, Vec<_>) =
+    let (mut eval_logged, shifted_logged): (Vec<_>, Vec<_>) =
         logged.into_iter().partition(|p| p.id.starts_with("eval-"));
+    // The 100 client threads reach the log in any order; the reference windows are the
+    // evaluation rows in the order they were drawn (`eval-{chunk}/{row}`), so that the same
+    // seed always gives the same windows.
+    let order = |id: &str| -> (u64, u64) {
+        let rest = id.trim_start_matches("eval-");
+        let (k, i) = rest.split_once('/').unwrap_or((rest, "0"));
+        (k.parse().unwrap_or(u64::MAX), i.parse().unwrap_or(u64::MAX))
+    };
+    eval_logged.sort_by_key(|p| order(&p.id));
     let label_of = |id: &str| label_truth.get(id).cloned();
     let set = build_states(
         eval_logged.into_iter().chain(shifted_logged),
